@@ -1,0 +1,1 @@
+"""Understanding (message -> intent and slots) and wording (state -> reply). Arrives with the agent issue."""

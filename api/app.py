@@ -1,0 +1,38 @@
+"""The FastAPI application: slices mounted on one app, the container on `app.state`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.commands.routes import router as commands_router
+from api.deps import ContainerDep
+from api.errors import error_body, install_error_handlers
+from api.queries.routes import router as queries_router
+from hibachi.bootstrap import Container
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title=f"{container.business.name} booking API",
+        version="0.1.0",
+        description="Commands change state (each takes an Idempotency-Key); queries only read.",
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(commands_router)
+    app.include_router(queries_router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(container: ContainerDep) -> Any:
+        try:
+            with container.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse(error_body("database_unavailable", "the database does not answer"), status_code=503)
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,62 @@
+"""`POST /commands/*`: each parses its body, sends one command through the bus, returns its result.
+
+Every command takes an `Idempotency-Key` header (required): the same key and body replay the
+first response (`Idempotent-Replayed: true`), the same key with another body is a 422.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from api.commands.schemas import CancelBookingIn, CreateBookingIn, RescheduleBookingIn, UpdateConsentIn
+from api.deps import ContainerDep
+from domain.commands import Command
+
+router = APIRouter(prefix="/commands", tags=["commands"])
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="A unique value per intended action (e.g. a UUID); retries send the same one.",
+    ),
+]
+
+RESPONSES: dict[int | str, dict[str, str]] = {
+    404: {"description": "No such booking or customer"},
+    409: {"description": "The slot is taken; `alternatives` lists what is free"},
+    422: {"description": "Invalid input; `field` names it"},
+}
+
+
+def _send(container: ContainerDep, command: Command, key: str) -> JSONResponse:
+    result = container.bus.handle(command, idempotency_key=key)
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+@router.post("/create-booking", status_code=201, responses=RESPONSES)
+def create_booking(body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+    return _send(container, body.to_command(), idempotency_key)
+
+
+@router.post("/reschedule-booking", responses=RESPONSES)
+def reschedule_booking(
+    body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey
+) -> JSONResponse:
+    return _send(container, body.to_command(), idempotency_key)
+
+
+@router.post("/cancel-booking", responses=RESPONSES)
+def cancel_booking(body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+    return _send(container, body.to_command(), idempotency_key)
+
+
+@router.post("/update-consent", responses=RESPONSES)
+def update_consent(body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+    return _send(container, body.to_command(), idempotency_key)

@@ -1,0 +1,111 @@
+"""Request bodies of the command endpoints. Unknown fields are refused (a typo is a 422 naming it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain import commands
+from domain.zones import zip_from_address
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Source = Literal["web", "sms", "staff", "api", "agent"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_Body):
+    first_name: Name
+    last_name: Name
+    email: Annotated[str, Field(max_length=254)] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    consent_sms: bool = False
+
+
+class PartyIn(_Body):
+    adults: Annotated[int, Field(ge=0, le=1000)]
+    kids: Annotated[int, Field(ge=0, le=1000)] = 0
+
+
+class BookingIn(_Body):
+    date: dt.date
+    slot: Annotated[str, Field(max_length=8, examples=["18:00"])]
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+    zip: Annotated[str, Field(max_length=10)] | None = Field(
+        default=None, description="defaults to the ZIP at the end of the address"
+    )
+    party: PartyIn
+    upgrades: dict[Annotated[str, Field(max_length=40)], Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict, description="upgrade code -> how many guests take it", max_length=20
+    )
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def zip_known(self) -> BookingIn:
+        if not self.zip:
+            self.zip = zip_from_address(self.address)
+            if self.zip is None:
+                raise ValueError("zip: give `zip` or end the address with a 5-digit ZIP code")
+        return self
+
+
+class CreateBookingIn(_Body):
+    source: Source = "api"
+    customer: CustomerIn
+    booking: BookingIn
+
+    def to_command(self) -> commands.CreateBooking:
+        b = self.booking
+        return commands.CreateBooking(
+            source=self.source,
+            customer=commands.CustomerDetails(**self.customer.model_dump()),
+            booking=commands.BookingRequest(
+                date=b.date,
+                slot=b.slot,
+                address=b.address,
+                zip=b.zip or "",
+                adults=b.party.adults,
+                kids=b.party.kids,
+                upgrades=dict(b.upgrades),
+                notes=b.notes,
+            ),
+        )
+
+
+Reference = Annotated[str, Field(min_length=3, max_length=16, examples=["MH-7Q3K9"])]
+
+
+class RescheduleBookingIn(_Body):
+    reference: Reference
+    date: dt.date
+    slot: Annotated[str, Field(max_length=8)]
+    source: Source = "api"
+
+    def to_command(self) -> commands.RescheduleBooking:
+        return commands.RescheduleBooking(self.reference, self.date, self.slot, self.source)
+
+
+class CancelBookingIn(_Body):
+    reference: Reference
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+    source: Source = "api"
+
+    def to_command(self) -> commands.CancelBooking:
+        return commands.CancelBooking(self.reference, self.reason, self.source)
+
+
+class UpdateConsentIn(_Body):
+    channel: Literal["sms", "email"]
+    granted: bool
+    source: Source = "api"
+    customer_id: Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{36}$")] | None = None
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    email: Annotated[str, Field(max_length=254)] | None = None
+    source_message_id: Annotated[str, Field(max_length=255)] | None = None
+
+    def to_command(self) -> commands.UpdateConsent:
+        return commands.UpdateConsent(**self.model_dump())

@@ -1,0 +1,1 @@
+"""Persistence: tables per schema, migrations, the unit of work, event store, outbox, projections."""

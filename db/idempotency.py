@@ -1,0 +1,84 @@
+"""Idempotency keys: the first successful response of a command, replayed for the same key.
+
+The key row is claimed inside the command's own transaction, so a concurrent duplicate waits on
+the unique key and then reads the committed response; a command that fails rolls its claim back
+and may be retried with the same key. Keys live `ttl` (24 h by default) and are purged after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from db.tables import idempotency_keys
+
+DEFAULT_TTL = timedelta(hours=24)
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was first used with a different request body."""
+
+    def __init__(self, command: str, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was already used for a different {command} request")
+        self.command = command
+        self.key = key
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class IdempotencyStore:
+    def __init__(self, conn: Connection, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.conn = conn
+        self.ttl = ttl
+
+    def claim(self, command: str, key: str, request_hash: str, now: datetime) -> StoredResponse | None:
+        """None when this transaction now owns the key; the stored response when it was used before."""
+        claimed = self.conn.execute(
+            pg_insert(idempotency_keys)
+            .values(
+                command=command,
+                key=key,
+                request_hash=request_hash,
+                response_status=0,
+                response_body={},
+                expires_at=now + self.ttl,
+            )
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.key)
+        ).first()
+        if claimed:
+            return None
+        row = self.conn.execute(
+            select(idempotency_keys)
+            .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
+            .with_for_update()
+        ).one()
+        if row.expires_at <= now:
+            self.conn.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
+                .values(request_hash=request_hash, response_status=0, response_body={}, expires_at=now + self.ttl)
+            )
+            return None
+        if row.request_hash != request_hash:
+            raise IdempotencyKeyReused(command, key)
+        return StoredResponse(row.response_status, row.response_body)
+
+    def save(self, command: str, key: str, response: StoredResponse) -> None:
+        self.conn.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
+            .values(response_status=response.status, response_body=response.body)
+        )
+
+    def purge_expired(self, now: datetime) -> int:
+        result = self.conn.execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now))
+        return result.rowcount or 0

@@ -1,0 +1,73 @@
+"""The outbox table: rows written in the command's transaction, claimed by the dispatcher with
+`FOR UPDATE SKIP LOCKED` so any number of workers share the work without sending anything twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from db.tables import outbox
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: str
+    target: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+
+class Outbox:
+    def __init__(self, conn: Connection, max_attempts: int) -> None:
+        self.conn = conn
+        self.max_attempts = max_attempts
+
+    def add(self, target: str, payload: dict[str, Any], *, aggregate_id: str | None = None) -> None:
+        self.conn.execute(
+            insert(outbox).values(
+                target=target, payload=payload, aggregate_id=aggregate_id, max_attempts=self.max_attempts
+            )
+        )
+
+    def claim_next(self, now: datetime) -> OutboxMessage | None:
+        row = self.conn.execute(
+            select(outbox.c.id, outbox.c.target, outbox.c.payload, outbox.c.attempts, outbox.c.max_attempts)
+            .where(outbox.c.status == "pending", outbox.c.available_at <= now)
+            .order_by(outbox.c.available_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        return OutboxMessage(**row._mapping) if row else None
+
+    def mark_done(self, message: OutboxMessage, now: datetime, result: dict[str, Any] | None) -> None:
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message.id)
+            .values(
+                status="done",
+                attempts=message.attempts + 1,
+                dispatched_at=now,
+                result=result,
+                last_error=None,
+            )
+        )
+
+    def mark_failed(self, message: OutboxMessage, now: datetime, error: str, retry_in: timedelta | None) -> str:
+        """Schedule a retry after `retry_in`, or dead-letter when attempts run out (or no retry)."""
+        attempts = message.attempts + 1
+        dead = retry_in is None or attempts >= message.max_attempts
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message.id)
+            .values(
+                status="dead" if dead else "pending",
+                attempts=attempts,
+                last_error=error[:2000],
+                available_at=now if dead or retry_in is None else now + retry_in,
+            )
+        )
+        return "dead" if dead else "pending"

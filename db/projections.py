@@ -1,0 +1,171 @@
+"""Read models, projected from events inside the command's own transaction.
+
+Projecting synchronously (same transaction as the events) means a read model is never behind
+its events and never skips one that committed late; a rebuild replays `events.domain_events`
+in `(txid, position)` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from db.tables import bookings, chefs, customer_360, payments_feed, schedule_board
+from domain.events import (
+    BookingCancelled,
+    BookingCreated,
+    BookingRescheduled,
+    ConsentUpdated,
+    DomainEvent,
+    LeadCreated,
+)
+
+Projection = Callable[[Connection, DomainEvent, datetime], None]
+
+
+def _ensure_customer(conn: Connection, customer_id: str) -> None:
+    conn.execute(pg_insert(customer_360).values(customer_id=customer_id).on_conflict_do_nothing())
+
+
+def _next_event_date(conn: Connection, customer_id: str) -> None:
+    next_date = conn.execute(
+        select(bookings.c.event_date)
+        .where(bookings.c.customer_id == customer_id, bookings.c.status.in_(("deposit_pending", "deposit_paid")))
+        .order_by(bookings.c.event_date)
+        .limit(1)
+    ).scalar()
+    conn.execute(
+        update(customer_360).where(customer_360.c.customer_id == customer_id).values(next_event_date=next_date)
+    )
+
+
+def lead_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, LeadCreated)
+    _ensure_customer(conn, event.customer_id)
+
+
+def consent_updated(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ConsentUpdated)
+    _ensure_customer(conn, event.customer_id)
+    conn.execute(
+        update(customer_360)
+        .where(customer_360.c.customer_id == event.customer_id)
+        .values(**{f"consent_{event.channel}": event.granted})
+    )
+
+
+def booking_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, BookingCreated)
+    chef_name = conn.execute(select(chefs.c.name).where(chefs.c.id == event.chef_id)).scalar_one()
+    conn.execute(
+        insert(schedule_board).values(
+            booking_id=event.booking_id,
+            reference=event.reference,
+            chef_id=event.chef_id,
+            chef_name=chef_name,
+            event_date=date.fromisoformat(event.date),
+            slot=time.fromisoformat(event.slot),
+            zone_id=event.zone_id,
+            guests=event.adults + event.kids,
+            status="deposit_pending",
+            total_due_cents=event.total_due_cents,
+            deposit_due_cents=event.deposit_due_cents,
+            updated_at=at,
+        )
+    )
+    conn.execute(
+        insert(payments_feed).values(
+            booking_id=event.booking_id,
+            reference=event.reference,
+            kind="deposit_due",
+            amount_cents=event.deposit_due_cents,
+            occurred_at=at,
+        )
+    )
+    _ensure_customer(conn, event.customer_id)
+    conn.execute(
+        update(customer_360)
+        .where(customer_360.c.customer_id == event.customer_id)
+        .values(
+            bookings_count=customer_360.c.bookings_count + 1,
+            active_bookings=customer_360.c.active_bookings + 1,
+            lifetime_value_cents=customer_360.c.lifetime_value_cents + event.total_due_cents,
+            last_booking_at=at,
+        )
+    )
+    _next_event_date(conn, event.customer_id)
+
+
+def booking_rescheduled(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, BookingRescheduled)
+    chef_name = conn.execute(select(chefs.c.name).where(chefs.c.id == event.chef_id)).scalar_one()
+    conn.execute(
+        update(schedule_board)
+        .where(schedule_board.c.booking_id == event.booking_id)
+        .values(
+            event_date=date.fromisoformat(event.to_date),
+            slot=time.fromisoformat(event.to_slot),
+            chef_id=event.chef_id,
+            chef_name=chef_name,
+            updated_at=at,
+        )
+    )
+    _next_event_date(conn, _customer_of(conn, event.booking_id))
+
+
+def booking_cancelled(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, BookingCancelled)
+    total = conn.execute(
+        update(schedule_board)
+        .where(schedule_board.c.booking_id == event.booking_id)
+        .values(status="cancelled", updated_at=at)
+        .returning(schedule_board.c.total_due_cents)
+    ).scalar_one()
+    if event.refund_cents:
+        conn.execute(
+            insert(payments_feed).values(
+                booking_id=event.booking_id,
+                reference=event.reference,
+                kind="refund_due",
+                amount_cents=event.refund_cents,
+                occurred_at=at,
+            )
+        )
+    customer_id = _customer_of(conn, event.booking_id)
+    conn.execute(
+        update(customer_360)
+        .where(customer_360.c.customer_id == customer_id)
+        .values(
+            active_bookings=customer_360.c.active_bookings - 1,
+            cancelled_bookings=customer_360.c.cancelled_bookings + 1,
+            lifetime_value_cents=customer_360.c.lifetime_value_cents - total,
+        )
+    )
+    _next_event_date(conn, customer_id)
+
+
+def _customer_of(conn: Connection, booking_id: str) -> str:
+    return str(conn.execute(select(bookings.c.customer_id).where(bookings.c.id == booking_id)).scalar_one())
+
+
+PROJECTIONS: dict[type[DomainEvent], Projection] = {
+    LeadCreated: lead_created,
+    ConsentUpdated: consent_updated,
+    BookingCreated: booking_created,
+    BookingRescheduled: booking_rescheduled,
+    BookingCancelled: booking_cancelled,
+}
+
+
+def project(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    projection = PROJECTIONS.get(type(event))
+    if projection is not None:
+        projection(conn, event, at)
+
+
+def clear_read_models(conn: Connection) -> None:
+    for table in (schedule_board, payments_feed, customer_360):
+        conn.execute(delete(table))

@@ -1,0 +1,286 @@
+"""Repositories: load and save aggregates. They encrypt personal data on the way in and decrypt it
+on the way out; callers never see a ciphertext or write a plaintext column."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from db.pii import BlindIndex, FieldCipher
+from db.tables import booking_upgrades, bookings, chef_days, chefs, consents, customers
+from domain.availability import ChefSchedule
+from domain.booking import ACTIVE_STATUSES, Booking
+from domain.errors import ConcurrencyConflict
+
+
+@dataclass
+class CustomerRecord:
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    consent_sms: bool
+    consent_email: bool
+    version: int
+
+
+class CustomerRepository:
+    def __init__(self, conn: Connection, cipher: FieldCipher, blind: BlindIndex) -> None:
+        self.conn = conn
+        self.cipher = cipher
+        self.blind = blind
+
+    def _enc(self, column: str, row_id: str, value: str | None) -> bytes | None:
+        if value is None:
+            return None
+        return self.cipher.encrypt(value, table="core.customers", column=column, row_id=row_id)
+
+    def _dec(self, column: str, row_id: str, blob: bytes | None) -> str | None:
+        if blob is None:
+            return None
+        return self.cipher.decrypt(blob, table="core.customers", column=column, row_id=row_id)
+
+    def _record(self, row: Any) -> CustomerRecord:
+        return CustomerRecord(
+            id=row.id,
+            first_name=self._dec("first_name_enc", row.id, row.first_name_enc) or "",
+            last_name=self._dec("last_name_enc", row.id, row.last_name_enc) or "",
+            email=self._dec("email_enc", row.id, row.email_enc),
+            phone=self._dec("phone_enc", row.id, row.phone_enc),
+            consent_sms=row.consent_sms,
+            consent_email=row.consent_email,
+            version=row.version,
+        )
+
+    def get(self, customer_id: str) -> CustomerRecord | None:
+        row = self.conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        return self._record(row) if row else None
+
+    def find(self, *, email: str | None = None, phone: str | None = None) -> CustomerRecord | None:
+        """By normalised email first, then phone."""
+        for kind, value, column in (
+            ("email", email, customers.c.email_bidx),
+            ("phone", phone, customers.c.phone_bidx),
+        ):
+            if value is None:
+                continue
+            row = self.conn.execute(select(customers).where(column == self.blind.of(kind, value))).first()
+            if row:
+                return self._record(row)
+        return None
+
+    def insert_if_absent(self, *, first_name: str, last_name: str, email: str | None, phone: str | None) -> str | None:
+        """Insert a new customer; None when another transaction just created one with this contact."""
+        row_id = str(uuid.uuid4())
+        created = self.conn.execute(
+            pg_insert(customers)
+            .values(
+                id=row_id,
+                first_name_enc=self._enc("first_name_enc", row_id, first_name),
+                last_name_enc=self._enc("last_name_enc", row_id, last_name),
+                email_enc=self._enc("email_enc", row_id, email),
+                email_bidx=self.blind.of("email", email) if email else None,
+                phone_enc=self._enc("phone_enc", row_id, phone),
+                phone_bidx=self.blind.of("phone", phone) if phone else None,
+            )
+            .on_conflict_do_nothing()
+            .returning(customers.c.id)
+        ).first()
+        return created.id if created else None
+
+    def add_missing_contact(self, record: CustomerRecord, *, email: str | None, phone: str | None) -> None:
+        """Attach an email or phone the customer did not have yet, unless someone else holds it."""
+        values: dict[str, Any] = {}
+        if email and not record.email and not self.find(email=email):
+            values |= {
+                "email_enc": self._enc("email_enc", record.id, email),
+                "email_bidx": self.blind.of("email", email),
+            }
+        if phone and not record.phone and not self.find(phone=phone):
+            values |= {
+                "phone_enc": self._enc("phone_enc", record.id, phone),
+                "phone_bidx": self.blind.of("phone", phone),
+            }
+        if values:
+            self.conn.execute(update(customers).where(customers.c.id == record.id).values(**values))
+
+    def record_consent(
+        self,
+        customer_id: str,
+        *,
+        channel: str,
+        granted: bool,
+        source: str,
+        at: datetime,
+        source_message_id: str | None = None,
+    ) -> None:
+        """Append to the consent ledger; the current state is set with the customer's version."""
+        self.conn.execute(
+            insert(consents).values(
+                customer_id=customer_id,
+                channel=channel,
+                granted=granted,
+                source=source,
+                source_message_id=source_message_id,
+                recorded_at=at,
+            )
+        )
+
+    def bump_version(self, record: CustomerRecord, new_version: int, at: datetime, **values: Any) -> None:
+        result = self.conn.execute(
+            update(customers)
+            .where(customers.c.id == record.id, customers.c.version == record.version)
+            .values(version=new_version, updated_at=at, **values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"customer {record.id} changed concurrently")
+        record.version = new_version
+
+
+class ChefRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def names(self) -> dict[str, str]:
+        return {row.id: row.name for row in self.conn.execute(select(chefs.c.id, chefs.c.name))}
+
+    def schedules(self, first_day: date, last_day: date, *, exclude_booking: str | None = None) -> list[ChefSchedule]:
+        """Every active chef with the start times of their active events between the two days."""
+        chef_rows = self.conn.execute(
+            select(chefs.c.id, chefs.c.ordinal, chefs.c.zones).where(chefs.c.active).order_by(chefs.c.ordinal)
+        ).all()
+        conditions: list[ColumnElement[bool]] = [
+            bookings.c.event_date.between(first_day, last_day),
+            bookings.c.status.in_(ACTIVE_STATUSES),
+        ]
+        if exclude_booking is not None:
+            conditions.append(bookings.c.id != exclude_booking)
+        events: dict[str, list[datetime]] = defaultdict(list)
+        for row in self.conn.execute(
+            select(bookings.c.chef_id, bookings.c.event_date, bookings.c.slot).where(and_(*conditions))
+        ):
+            events[row.chef_id].append(datetime.combine(row.event_date, row.slot))
+        return [
+            ChefSchedule(row.id, row.ordinal, frozenset(row.zones), tuple(sorted(events[row.id]))) for row in chef_rows
+        ]
+
+    def lock_days(self, chef_ids: list[str], days: list[date]) -> None:
+        """Lock (chef, day) rows in a fixed order; concurrent commands on those days wait here."""
+        pairs = [{"chef_id": c, "day": d} for c in sorted(chef_ids) for d in sorted(days)]
+        if not pairs:
+            return
+        self.conn.execute(pg_insert(chef_days).values(pairs).on_conflict_do_nothing())
+        self.conn.execute(
+            select(chef_days.c.chef_id)
+            .where(or_(*[and_(chef_days.c.chef_id == p["chef_id"], chef_days.c.day == p["day"]) for p in pairs]))
+            .order_by(chef_days.c.chef_id, chef_days.c.day)
+            .with_for_update()
+        ).all()
+
+
+class BookingRepository:
+    def __init__(self, conn: Connection, cipher: FieldCipher) -> None:
+        self.conn = conn
+        self.cipher = cipher
+
+    def add(
+        self, booking: Booking, *, address: str, notes: str | None, source: str, unit_prices: dict[str, int]
+    ) -> None:
+        def enc(column: str, value: str) -> bytes:
+            return self.cipher.encrypt(value, table="core.bookings", column=column, row_id=booking.id)
+
+        self.conn.execute(
+            insert(bookings).values(
+                id=booking.id,
+                reference=booking.reference,
+                customer_id=booking.customer_id,
+                chef_id=booking.chef_id,
+                event_date=booking.date,
+                slot=booking.slot,
+                zone_id=booking.zone_id,
+                zip=booking.zip,
+                address_enc=enc("address_enc", address),
+                notes_enc=enc("notes_enc", notes) if notes else None,
+                adults=booking.adults,
+                kids=booking.kids,
+                food_cents=booking.food_cents,
+                upgrades_cents=booking.upgrades_cents,
+                travel_fee_cents=booking.travel_fee_cents,
+                total_due_cents=booking.total_due_cents,
+                deposit_due_cents=booking.deposit_due_cents,
+                status=booking.status,
+                source=source,
+                version=booking.version,
+            )
+        )
+        if booking.upgrades:
+            self.conn.execute(
+                insert(booking_upgrades),
+                [
+                    {"booking_id": booking.id, "code": code, "guests": count, "unit_cents": unit_prices[code]}
+                    for code, count in booking.upgrades.items()
+                ],
+            )
+
+    def reference_taken(self, reference: str) -> bool:
+        return self.conn.execute(select(bookings.c.id).where(bookings.c.reference == reference)).first() is not None
+
+    def by_reference(self, reference: str) -> Booking | None:
+        row = self.conn.execute(select(bookings).where(bookings.c.reference == reference)).first()
+        if row is None:
+            return None
+        upgrades = {
+            r.code: r.guests
+            for r in self.conn.execute(
+                select(booking_upgrades.c.code, booking_upgrades.c.guests).where(
+                    booking_upgrades.c.booking_id == row.id
+                )
+            )
+        }
+        return Booking(
+            id=row.id,
+            reference=row.reference,
+            customer_id=row.customer_id,
+            chef_id=row.chef_id,
+            date=row.event_date,
+            slot=row.slot,
+            zone_id=row.zone_id,
+            zip=row.zip,
+            adults=row.adults,
+            kids=row.kids,
+            upgrades=upgrades,
+            food_cents=row.food_cents,
+            upgrades_cents=row.upgrades_cents,
+            travel_fee_cents=row.travel_fee_cents,
+            total_due_cents=row.total_due_cents,
+            deposit_due_cents=row.deposit_due_cents,
+            deposit_paid_cents=row.deposit_paid_cents,
+            status=row.status,
+            reschedule_count=row.reschedule_count,
+            version=row.version,
+        )
+
+    def save(self, booking: Booking, expected_version: int, at: datetime) -> None:
+        """Write a changed booking; fails with ConcurrencyConflict if another writer got there first."""
+        result = self.conn.execute(
+            update(bookings)
+            .where(bookings.c.id == booking.id, bookings.c.version == expected_version)
+            .values(
+                chef_id=booking.chef_id,
+                event_date=booking.date,
+                slot=booking.slot,
+                status=booking.status,
+                reschedule_count=booking.reschedule_count,
+                version=booking.version,
+                updated_at=at,
+            )
+        )
+        if result.rowcount != 1:
+            raise ConcurrencyConflict(f"booking {booking.reference} changed concurrently")

@@ -1,0 +1,367 @@
+"""Every table, by schema. Personal data lives only in `*_enc` columns (AES-256-GCM, see db.pii)
+and is found through `*_bidx` blind indexes; nothing here holds it in plain text.
+
+Schemas: core (the business's own records), events (event store, outbox, idempotency),
+integra (what providers told us), read (projections the pages read), identity (staff, services).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+SCHEMAS = ("core", "events", "integra", "read", "identity")
+
+NOW = text("now()")
+UUID_DEFAULT = text("gen_random_uuid()")
+
+
+def _id() -> Column[object]:
+    return Column("id", UUID(as_uuid=False), primary_key=True, server_default=UUID_DEFAULT)
+
+
+def _created() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW)
+
+
+# ---------------------------------------------------------------- core
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("zip_prefixes", ARRAY(String(5)), nullable=False),
+    Column("travel_fee_cents", Integer, nullable=False),
+    schema="core",
+)
+
+chefs = Table(
+    "chefs",
+    metadata,
+    _id(),
+    Column("ordinal", Integer, nullable=False),
+    Column("name", Text, nullable=False),  # staff, not customers: their names are not PII we protect
+    Column("zones", ARRAY(String(16)), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    UniqueConstraint("name"),
+    schema="core",
+)
+
+chef_days = Table(
+    # One row per chef and local day, locked FOR UPDATE by every command that places an event on
+    # that day, so two requests can never give one chef overlapping events.
+    "chef_days",
+    metadata,
+    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id"), nullable=False),
+    Column("day", Date, nullable=False),
+    PrimaryKeyConstraint("chef_id", "day"),
+    schema="core",
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    Column("first_name_enc", LargeBinary, nullable=False),
+    Column("last_name_enc", LargeBinary, nullable=False),
+    Column("email_enc", LargeBinary),
+    Column("email_bidx", LargeBinary),
+    Column("phone_enc", LargeBinary),
+    Column("phone_bidx", LargeBinary),
+    Column("consent_sms", Boolean, nullable=False, server_default=text("false")),
+    Column("consent_email", Boolean, nullable=False, server_default=text("false")),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("email_bidx IS NOT NULL OR phone_bidx IS NOT NULL", name="has_contact"),
+    schema="core",
+)
+Index("uq_customers_email_bidx", customers.c.email_bidx, unique=True)
+Index("uq_customers_phone_bidx", customers.c.phone_bidx, unique=True)
+
+consents = Table(
+    # The consent ledger: every opt-in and opt-out; customers.consent_* is the current state.
+    "consents",
+    metadata,
+    _id(),
+    Column("customer_id", UUID(as_uuid=False), ForeignKey("core.customers.id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("source_message_id", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema="core",
+)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    _id(),
+    Column("reference", String(16), nullable=False),
+    Column("customer_id", UUID(as_uuid=False), ForeignKey("core.customers.id"), nullable=False),
+    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id"), nullable=False),
+    Column("event_date", Date, nullable=False),
+    Column("slot", Time, nullable=False),
+    Column("zone_id", String(16), ForeignKey("core.zones.id"), nullable=False),
+    Column("zip", String(5), nullable=False),
+    Column("address_enc", LargeBinary, nullable=False),
+    Column("notes_enc", LargeBinary),
+    Column("adults", Integer, nullable=False),
+    Column("kids", Integer, nullable=False),
+    Column("food_cents", Integer, nullable=False),
+    Column("upgrades_cents", Integer, nullable=False),
+    Column("travel_fee_cents", Integer, nullable=False),
+    Column("total_due_cents", Integer, nullable=False),
+    Column("deposit_due_cents", Integer, nullable=False),
+    Column("deposit_paid_cents", Integer, nullable=False, server_default=text("0")),
+    Column("status", String(24), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("reschedule_count", Integer, nullable=False, server_default=text("0")),
+    Column("version", Integer, nullable=False),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("reference"),
+    CheckConstraint("adults >= 0 AND kids >= 0", name="party_not_negative"),
+    CheckConstraint("status IN ('deposit_pending', 'deposit_paid', 'cancelled', 'completed')", name="status_known"),
+    schema="core",
+)
+# A backstop under the chef-day lock: one chef can never hold two active events at the same start.
+Index(
+    "uq_bookings_chef_start_active",
+    bookings.c.chef_id,
+    bookings.c.event_date,
+    bookings.c.slot,
+    unique=True,
+    postgresql_where=text("status IN ('deposit_pending', 'deposit_paid')"),
+)
+Index("ix_bookings_event_date", bookings.c.event_date)
+Index("ix_bookings_customer_id", bookings.c.customer_id)
+
+booking_upgrades = Table(
+    "booking_upgrades",
+    metadata,
+    Column("booking_id", UUID(as_uuid=False), ForeignKey("core.bookings.id", ondelete="CASCADE"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("guests", Integer, nullable=False),
+    Column("unit_cents", Integer, nullable=False),
+    PrimaryKeyConstraint("booking_id", "code"),
+    CheckConstraint("guests > 0", name="guests_positive"),
+    schema="core",
+)
+
+message_threads = Table(
+    "message_threads",
+    metadata,
+    _id(),
+    Column("customer_id", UUID(as_uuid=False), ForeignKey("core.customers.id")),
+    Column("channel", String(8), nullable=False),
+    Column("contact_bidx", LargeBinary),  # phone (sms) or web session, blind-indexed
+    Column("mode", String(8), nullable=False, server_default=text("'ai'")),
+    Column("status", String(16), nullable=False, server_default=text("'open'")),
+    _created(),
+    CheckConstraint("channel IN ('sms', 'web')", name="channel_known"),
+    CheckConstraint("mode IN ('ai', 'human')", name="mode_known"),
+    schema="core",
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    _id(),
+    Column("thread_id", UUID(as_uuid=False), ForeignKey("core.message_threads.id"), nullable=False),
+    Column("direction", String(8), nullable=False),  # in | out
+    Column("author", String(16), nullable=False),  # customer | ai | staff | system
+    Column("body_enc", LargeBinary, nullable=False),
+    Column("provider", String(32)),
+    Column("provider_message_id", Text),
+    _created(),
+    UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_message"),
+    schema="core",
+)
+Index("ix_messages_thread_created", messages.c.thread_id, messages.c.created_at)
+
+# ---------------------------------------------------------------- events
+domain_events = Table(
+    "domain_events",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=False), nullable=False, server_default=UUID_DEFAULT),
+    Column("aggregate_type", String(32), nullable=False),
+    Column("aggregate_id", UUID(as_uuid=False), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # The writing transaction's id: a projector reading by position can skip rows whose
+    # transaction commits late, so catch-up readers order and filter by visibility instead.
+    Column("txid", BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text)::bigint")),
+    UniqueConstraint("aggregate_id", "version", name="uq_domain_events_aggregate_version"),
+    UniqueConstraint("event_id"),
+    schema="events",
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    Column("target", String(64), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("aggregate_id", UUID(as_uuid=False)),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("max_attempts", Integer, nullable=False),
+    Column("available_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("last_error", Text),
+    Column("result", JSONB),
+    _created(),
+    Column("dispatched_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'done', 'dead')", name="status_known"),
+    schema="events",
+)
+Index(
+    "ix_outbox_due",
+    outbox.c.available_at,
+    postgresql_where=text("status = 'pending'"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("command", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("response_status", Integer, nullable=False),
+    Column("response_body", JSONB, nullable=False),
+    _created(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("command", "key"),
+    schema="events",
+)
+
+# ---------------------------------------------------------------- integra
+payment_events = Table(
+    "payment_events",
+    metadata,
+    _id(),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(255), nullable=False),
+    Column("booking_id", UUID(as_uuid=False), ForeignKey("core.bookings.id")),
+    Column("kind", String(32), nullable=False),  # deposit | refund | bank_credit | ...
+    Column("amount_cents", Integer, nullable=False),
+    Column("currency", String(3), nullable=False, server_default=text("'USD'")),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    _created(),
+    UniqueConstraint("provider", "provider_id", name="uq_payment_events_provider_id"),
+    schema="integra",
+)
+
+# ---------------------------------------------------------------- read (projections)
+inbox_threads = Table(
+    "inbox_threads",
+    metadata,
+    Column("thread_id", UUID(as_uuid=False), primary_key=True),
+    Column("customer_id", UUID(as_uuid=False)),
+    Column("channel", String(8), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee_id", UUID(as_uuid=False)),
+    Column("unread_count", Integer, nullable=False, server_default=text("0")),
+    Column("last_message_at", DateTime(timezone=True)),
+    Column("waiting_since", DateTime(timezone=True)),
+    schema="read",
+)
+
+schedule_board = Table(
+    "schedule_board",
+    metadata,
+    Column("booking_id", UUID(as_uuid=False), primary_key=True),
+    Column("reference", String(16), nullable=False),
+    Column("chef_id", UUID(as_uuid=False), nullable=False),
+    Column("chef_name", Text, nullable=False),
+    Column("event_date", Date, nullable=False),
+    Column("slot", Time, nullable=False),
+    Column("zone_id", String(16), nullable=False),
+    Column("guests", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("total_due_cents", Integer, nullable=False),
+    Column("deposit_due_cents", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema="read",
+)
+Index("ix_schedule_board_date", schedule_board.c.event_date, schedule_board.c.slot)
+
+payments_feed = Table(
+    "payments_feed",
+    metadata,
+    _id(),
+    Column("booking_id", UUID(as_uuid=False)),
+    Column("reference", String(16)),
+    Column("kind", String(32), nullable=False),  # deposit_due | deposit_paid | refund_due | refunded ...
+    Column("amount_cents", Integer, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    schema="read",
+)
+Index("ix_payments_feed_occurred", payments_feed.c.occurred_at)
+
+customer_360 = Table(
+    "customer_360",
+    metadata,
+    Column("customer_id", UUID(as_uuid=False), primary_key=True),
+    Column("bookings_count", Integer, nullable=False, server_default=text("0")),
+    Column("active_bookings", Integer, nullable=False, server_default=text("0")),
+    Column("cancelled_bookings", Integer, nullable=False, server_default=text("0")),
+    Column("lifetime_value_cents", BigInteger, nullable=False, server_default=text("0")),
+    Column("next_event_date", Date),
+    Column("last_booking_at", DateTime(timezone=True)),
+    Column("consent_sms", Boolean, nullable=False, server_default=text("false")),
+    Column("consent_email", Boolean, nullable=False, server_default=text("false")),
+    schema="read",
+)
+
+# ---------------------------------------------------------------- identity
+staff_users = Table(
+    # Filled in by the identity issue (login, MFA, roles); here so roles have a home from day one.
+    "staff_users",
+    metadata,
+    _id(),
+    Column("email_enc", LargeBinary, nullable=False),
+    Column("email_bidx", LargeBinary, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _created(),
+    UniqueConstraint("email_bidx"),
+    CheckConstraint("role IN ('owner', 'admin', 'staff', 'chef', 'ai_service')", name="role_known"),
+    schema="identity",
+)

@@ -1,0 +1,68 @@
+"""The unit of work: one transaction per command. Repositories, the event store, the outbox and
+the projections all write through its connection; only `commit()` here ends the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from db.event_store import EventStore
+from db.idempotency import IdempotencyStore
+from db.outbox import Outbox
+from db.pii import BlindIndex, FieldCipher
+from db.projections import project
+from db.repositories import BookingRepository, ChefRepository, CustomerRepository
+from domain.events import DomainEvent
+
+
+class UnitOfWork:
+    def __init__(self, engine: Engine, cipher: FieldCipher, blind: BlindIndex, *, outbox_max_attempts: int) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.blind = blind
+        self.outbox_max_attempts = outbox_max_attempts
+        self.published: list[DomainEvent] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.conn: Connection = self.engine.connect()
+        self.tx = self.conn.begin()
+        self.customers = CustomerRepository(self.conn, self.cipher, self.blind)
+        self.bookings = BookingRepository(self.conn, self.cipher)
+        self.chefs = ChefRepository(self.conn)
+        self.events = EventStore(self.conn)
+        self.outbox = Outbox(self.conn, self.outbox_max_attempts)
+        self.idempotency = IdempotencyStore(self.conn)
+        self.published = []
+        return self
+
+    def publish(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        *,
+        at: datetime,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Append the aggregate's new events and update the read models, in this transaction."""
+        version = self.events.append(aggregate_id, expected_version, events, occurred_at=at, metadata=metadata)
+        for event in events:
+            project(self.conn, event, at)
+        self.published.extend(events)
+        return version
+
+    def commit(self) -> None:
+        self.tx.commit()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.tx.is_active:
+                self.tx.rollback()
+        finally:
+            self.conn.close()

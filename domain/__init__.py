@@ -1,0 +1,1 @@
+"""Business rules in plain Python: no I/O, no clock reads, standard library only."""

@@ -1,0 +1,1 @@
+"""The eval suite (see ../shared/EVALS.md). Arrives with the eval issue."""

@@ -1,0 +1,1 @@
+"""Composition root: settings, the business file, wiring (bootstrap) and the `hibachi` CLI."""

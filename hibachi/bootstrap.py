@@ -1,0 +1,80 @@
+"""The composition root: builds the engine, unit of work, bus, queries and outbox dispatcher from
+settings. The app, the CLI, the tests and the benchmarks all wire through here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from db.pii import BlindIndex, FieldCipher
+from db.uow import UnitOfWork
+from domain.business import Business
+from domain.clock import Clock, SystemClock
+from integrations.logging_targets import log_only
+from services import handlers
+from services.bus import MessageBus
+from services.context import ServiceContext
+from services.outbox_dispatcher import OutboxDispatcher, Target
+from services.queries import Queries
+
+LOGGING_TARGETS: dict[str, Target] = {
+    name: log_only
+    for name in (
+        handlers.DEPOSIT_LINK,
+        handlers.REFUND_DEPOSIT,
+        handlers.NOTIFY_CONFIRMED,
+        handlers.NOTIFY_RESCHEDULED,
+        handlers.NOTIFY_CANCELLED,
+    )
+}
+
+
+@dataclass
+class Container:
+    engine: Engine
+    business: Business
+    cipher: FieldCipher
+    blind: BlindIndex
+    clock: Clock
+    bus: MessageBus
+    queries: Queries
+    dispatcher: OutboxDispatcher
+    outbox_max_attempts: int
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine, self.cipher, self.blind, outbox_max_attempts=self.outbox_max_attempts)
+
+
+def bootstrap(
+    *,
+    database_url: str,
+    business: Business,
+    cipher: FieldCipher,
+    blind: BlindIndex,
+    clock: Clock | None = None,
+    targets: Mapping[str, Target] | None = None,
+    outbox_max_attempts: int = 8,
+    pool_size: int = 20,
+    context: ServiceContext | None = None,
+) -> Container:
+    engine = make_engine(database_url, pool_size=pool_size)
+    clock = clock or SystemClock()
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(engine, cipher, blind, outbox_max_attempts=outbox_max_attempts)
+
+    context = context or ServiceContext(business=business, clock=clock)
+    return Container(
+        engine=engine,
+        business=business,
+        cipher=cipher,
+        blind=blind,
+        clock=clock,
+        bus=MessageBus(uow_factory, context),
+        queries=Queries(uow_factory, context),
+        dispatcher=OutboxDispatcher(uow_factory, dict(targets or LOGGING_TARGETS), clock),
+        outbox_max_attempts=outbox_max_attempts,
+    )

@@ -1,0 +1,77 @@
+"""Settings from the environment (pydantic-settings). A missing or malformed setting stops
+start-up with one line naming it (`SettingsError`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, parse_keyring
+from hibachi.business_file import DEFAULT_BUSINESS_FILE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(
+        default=None, description="postgresql://...; unset means the embedded Postgres under DATA_DIR"
+    )
+    business_file: Path = DEFAULT_BUSINESS_FILE
+    data_dir: Path = PROJECT_ROOT / ".data"
+    pii_keys: str = Field(description="KEY_ID:BASE64[,KEY_ID:BASE64...], 32-byte AES keys")
+    pii_active_key_id: str = Field(min_length=1)
+    blind_index_key: str = Field(description="BASE64 of 32 bytes, separate from the PII keys")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    run_outbox_in_process: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def postgres_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("pii_keys")
+    @classmethod
+    def keyring_parses(cls, value: str) -> str:
+        parse_keyring(value)
+        return value
+
+    @field_validator("blind_index_key")
+    @classmethod
+    def blind_key_parses(cls, value: str) -> str:
+        decode_key(value, name="BLIND_INDEX_KEY")
+        return value
+
+    def cipher(self) -> FieldCipher:
+        return FieldCipher(parse_keyring(self.pii_keys), self.pii_active_key_id)
+
+    def blind_index(self) -> BlindIndex:
+        return BlindIndex(decode_key(self.blind_index_key, name="BLIND_INDEX_KEY"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings.cipher()
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        reason = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"setting {name}: {reason}") from None
+    except PiiKeyError as error:
+        raise SettingsError(f"setting {error}") from None
+    return settings

@@ -1,0 +1,1 @@
+"""Provider adapters (Stripe, Plaid, RingCentral, Google, email), each behind a small interface."""

@@ -1,0 +1,1 @@
+"""The service layer: command handlers (one per command, one table), the bus, and queries."""

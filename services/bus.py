@@ -1,0 +1,74 @@
+"""The message bus: runs a command's handler in its own unit of work, with idempotency and
+retries on concurrency conflicts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from db.idempotency import StoredResponse
+from db.uow import UnitOfWork
+from domain.commands import Command
+from domain.errors import ConcurrencyConflict
+from services.context import ServiceContext
+from services.handlers import HANDLERS
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+class CommandFailed(Exception):
+    """Retries ran out; the command may be sent again."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def request_hash(command: Command) -> str:
+    canonical = json.dumps(asdict(command), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(f"{type(command).__name__}:{canonical}".encode()).hexdigest()
+
+
+class MessageBus:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], context: ServiceContext) -> None:
+        self.uow_factory = uow_factory
+        self.context = context
+
+    def handle(self, command: Command, *, idempotency_key: str | None = None) -> CommandResult:
+        name, handler, success_status = HANDLERS[type(command)]
+        digest = request_hash(command) if idempotency_key else ""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self.uow_factory() as uow:
+                    if idempotency_key:
+                        stored = uow.idempotency.claim(name, idempotency_key, digest, self.context.clock.now())
+                        if stored is not None:
+                            return CommandResult(stored.status, stored.body, replayed=True)
+                    body = handler(command, uow, self.context)
+                    if idempotency_key:
+                        uow.idempotency.save(name, idempotency_key, StoredResponse(success_status, body))
+                    uow.commit()
+                    return CommandResult(success_status, body)
+            except (ConcurrencyConflict, IntegrityError, OperationalError) as error:
+                # IntegrityError: a unique index caught a race the locks did not (e.g. a new
+                # customer's contact inserted twice); OperationalError covers deadlock/serialization.
+                if isinstance(error, OperationalError) and not _retryable(error):
+                    raise
+                log.info("%s attempt %d conflicted: %s", name, attempt, type(error).__name__)
+        raise CommandFailed(f"{name} kept conflicting with concurrent writers; try again")
+
+
+def _retryable(error: OperationalError) -> bool:
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("40001", "40P01")  # serialization_failure, deadlock_detected

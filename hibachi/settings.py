@@ -70,7 +70,7 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        reason = first["msg"].removeprefix("Value error, ")
+        reason = first["msg"].removeprefix("Value error, ").removeprefix(f"{name}: ")
         raise SettingsError(f"setting {name}: {reason}") from None
     except PiiKeyError as error:
         raise SettingsError(f"setting {error}") from None

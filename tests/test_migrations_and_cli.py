@@ -1,0 +1,130 @@
+"""Migrations match the table definitions and go both ways; the CLI stops with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, select, text
+
+from db.embedded import drop_database, ensure_database
+from db.engine import sqlalchemy_url
+from db.migrate import downgrade, upgrade
+from db.pii import new_key
+from db.tables import chefs, metadata
+from hibachi.settings import PROJECT_ROOT
+
+
+@pytest.fixture
+def scratch_url(admin_url: str) -> Iterator[str]:
+    name = f"hibachi_scratch_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(admin_url, name)
+    yield url
+    drop_database(admin_url, name)
+
+
+def test_migrations_round_trip_and_match_the_tables(scratch_url: str) -> None:
+    upgrade(scratch_url)
+    downgrade(scratch_url, "base")
+    upgrade(scratch_url)
+    engine = create_engine(sqlalchemy_url(scratch_url))
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "include_schemas": True,
+                    "include_name": lambda name, type_, parents: (
+                        type_ != "schema" or name in ("core", "events", "integra", "read", "identity")
+                    ),
+                },
+            )
+            assert compare_metadata(context, metadata) == []
+            schemas = set(conn.execute(text("SELECT nspname FROM pg_namespace")).scalars())
+    finally:
+        engine.dispose()
+    assert {"core", "events", "integra", "read", "identity"} <= schemas
+
+
+def run_cli(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("PII_KEYS", "PII_ACTIVE_KEY_ID", "BLIND_INDEX_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "hibachi.cli", *args],
+        env=base | {"DATA_DIR": str(tmp_path / "data")} | env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def keys() -> dict[str, str]:
+    return {"PII_KEYS": f"k1:{new_key()}", "PII_ACTIVE_KEY_ID": "k1", "BLIND_INDEX_KEY": new_key()}
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PII_KEYS": ""}, "hibachi: setting PII_KEYS: no keys given"),
+        ({"BLIND_INDEX_KEY": "short"}, "hibachi: setting BLIND_INDEX_KEY: not valid base64"),
+        ({"PII_ACTIVE_KEY_ID": "k9"}, "hibachi: setting PII_ACTIVE_KEY_ID: 'k9' is not one of PII_KEYS"),
+        ({"DATABASE_URL": "mysql://root@localhost/x"}, "hibachi: setting DATABASE_URL: must be a postgresql:// URL"),
+        ({"PORT": "eighty"}, "hibachi: setting PORT:"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line(tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    result = run_cli("migrate", env=keys() | env, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(expected), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_key_setting_is_named(tmp_path: Path) -> None:
+    env = keys()
+    del env["PII_KEYS"]
+    result = run_cli("migrate", env=env, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "hibachi: setting PII_KEYS: Field required"
+
+
+def test_a_bad_business_file_is_refused_with_the_field_path(tmp_path: Path, scratch_url: str) -> None:
+    bad = tmp_path / "business.yaml"
+    bad.write_text(
+        (PROJECT_ROOT / "config" / "demo-business.yaml").read_text().replace("adult_cents: 6000", "adult_cents: lots")
+    )
+    result = run_cli(
+        "load-business", env=keys() | {"BUSINESS_FILE": str(bad), "DATABASE_URL": scratch_url}, tmp_path=tmp_path
+    )
+    assert result.returncode == 2
+    assert "pricing.adult_cents" in result.stderr and "valid integer" in result.stderr
+
+
+def test_load_business_migrates_and_loads_the_chefs(tmp_path: Path, scratch_url: str) -> None:
+    result = run_cli("load-business", env=keys() | {"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(sqlalchemy_url(scratch_url))
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(select(chefs.c.name).where(chefs.c.active).order_by(chefs.c.ordinal)).scalars().all()
+    finally:
+        engine.dispose()
+    assert names == ["Kenji Sato", "Maria Lopez", "Tony Nguyen"]
+
+
+def test_local_keys_are_generated_once_when_none_are_set(tmp_path: Path, scratch_url: str) -> None:
+    first = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    keyfile = tmp_path / "data" / "keys.env"
+    assert "generated local encryption keys" in first.stdout
+    content = keyfile.read_text()
+    assert oct(keyfile.stat().st_mode & 0o777) == "0o600"
+    second = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
+    assert second.returncode == 0 and "generated" not in second.stdout
+    assert keyfile.read_text() == content

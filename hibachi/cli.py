@@ -22,6 +22,7 @@ from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
 from hibachi.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 from services.business_sync import sync_business
+from services.maintenance import run_housekeeping
 
 log = logging.getLogger("hibachi")
 
@@ -72,6 +73,16 @@ def prepare(settings: Settings) -> Container:
     return container
 
 
+def start_background(container: Container, settings: Settings, stop: threading.Event, *, outbox: bool) -> None:
+    threading.Thread(
+        target=run_housekeeping, args=(container.uow, container.clock, stop), daemon=True, name="housekeeping"
+    ).start()
+    if outbox:
+        threading.Thread(
+            target=container.dispatcher.run, args=(stop, settings.outbox_poll_seconds), daemon=True, name="outbox"
+        ).start()
+
+
 def cmd_run(settings: Settings) -> None:
     import uvicorn
 
@@ -106,9 +117,12 @@ def cmd_load_business(settings: Settings) -> None:
 
 def cmd_outbox_worker(settings: Settings) -> None:
     container = prepare(settings)
+    stop = threading.Event()
+    start_background(container, settings, stop, outbox=False)
     print("outbox worker running; Ctrl-C stops it", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        container.dispatcher.run(threading.Event(), settings.outbox_poll_seconds)
+        container.dispatcher.run(stop, settings.outbox_poll_seconds)
+    stop.set()
 
 
 COMMANDS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from db.tables import bookings, customers, domain_events, idempotency_keys, outbox
+from domain.clock import FixedClock
 from hibachi.bootstrap import Container
+from services.maintenance import purge_expired_idempotency_keys
 from tests.factories import create_booking_body
 
 
@@ -233,3 +236,19 @@ def test_healthz_and_openapi(client: TestClient) -> None:
         "/queries/bookings/{reference}",
     ):
         assert path in paths
+
+
+def test_expired_keys_are_purged_and_may_be_reused(client: TestClient, container: Container, clock: FixedClock) -> None:
+    post(client, "/commands/create-booking", create_booking_body(), key="old")
+    clock.advance(timedelta(hours=23))
+    post(client, "/commands/create-booking", create_booking_body(day="2026-12-19"), key="recent")
+    clock.advance(timedelta(hours=1, seconds=1))
+
+    # an expired key is a fresh key, even with another body
+    reused = post(client, "/commands/create-booking", create_booking_body(day="2026-12-20"), key="old")
+    assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
+    clock.advance(timedelta(hours=24, seconds=1))
+    post(client, "/commands/create-booking", create_booking_body(day="2026-12-21"), key="fresh")
+    assert purge_expired_idempotency_keys(container.uow, clock) == 2
+    with container.engine.connect() as conn:
+        assert conn.execute(select(idempotency_keys.c.key)).scalars().all() == ["fresh"]

@@ -1,0 +1,34 @@
+"""Housekeeping that runs beside the app: expired idempotency keys are purged hourly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from db.uow import UnitOfWork
+from domain.clock import Clock
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def purge_expired_idempotency_keys(uow_factory: Callable[[], UnitOfWork], clock: Clock) -> int:
+    with uow_factory() as uow:
+        purged = uow.idempotency.purge_expired(clock.now())
+        uow.commit()
+    return purged
+
+
+def run_housekeeping(
+    uow_factory: Callable[[], UnitOfWork], clock: Clock, stop: threading.Event, every: float = PURGE_EVERY_SECONDS
+) -> None:
+    while not stop.is_set():
+        try:
+            purged = purge_expired_idempotency_keys(uow_factory, clock)
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except Exception:  # a database restart must not end housekeeping
+            log.exception("housekeeping failed; retrying later")
+        stop.wait(every)

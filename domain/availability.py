@@ -146,4 +146,5 @@ def days_to_lock(rules: CalendarRules, day: date, slot: time) -> list[date]:
     neighbour when the event and its travel buffer reach past midnight."""
     gap = timedelta(minutes=rules.event_minutes + rules.travel_buffer_minutes)
     start = datetime.combine(day, slot)
-    return sorted({(start - gap).date(), day, (start + gap).date()})
+    # Clashes are strict (< gap), so an event whose buffer ends exactly at midnight touches no other day.
+    return sorted({(start - gap).date(), day, (start + gap - timedelta(microseconds=1)).date()})

@@ -48,8 +48,8 @@ class EventStore:
             for i, event in enumerate(events, start=1)
         ]
         try:
-            with self.conn.begin_nested():
-                self.conn.execute(insert(domain_events), rows)
+            # No savepoint: a conflict aborts the whole command anyway, and the bus retries it.
+            self.conn.execute(insert(domain_events), rows)
         except IntegrityError as error:
             if "uq_domain_events_aggregate_version" in str(error.orig):
                 raise ConcurrencyConflict(f"aggregate {aggregate_id} moved past version {expected_version}") from None

@@ -26,11 +26,14 @@ class Outbox:
         self.conn = conn
         self.max_attempts = max_attempts
 
-    def add(self, target: str, payload: dict[str, Any], *, aggregate_id: str | None = None) -> None:
+    def add_many(self, messages: list[tuple[str, dict[str, Any]]], *, aggregate_id: str | None = None) -> None:
+        """Queue (target, payload) messages, in one statement."""
         self.conn.execute(
-            insert(outbox).values(
-                target=target, payload=payload, aggregate_id=aggregate_id, max_attempts=self.max_attempts
-            )
+            insert(outbox),
+            [
+                {"target": target, "payload": payload, "aggregate_id": aggregate_id, "max_attempts": self.max_attempts}
+                for target, payload in messages
+            ],
         )
 
     def claim_next(self, now: datetime) -> OutboxMessage | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, time
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.tables import bookings, chefs, customer_360, payments_feed, schedule_board
+from domain.booking import ACTIVE_STATUSES
 from domain.events import (
     BookingCancelled,
     BookingCreated,
@@ -30,16 +31,18 @@ def _ensure_customer(conn: Connection, customer_id: str) -> None:
     conn.execute(pg_insert(customer_360).values(customer_id=customer_id).on_conflict_do_nothing())
 
 
+def _chef_name(chef_id: str) -> ScalarSelect[str]:
+    return select(chefs.c.name).where(chefs.c.id == chef_id).scalar_subquery()
+
+
 def _next_event_date(conn: Connection, customer_id: str) -> None:
-    next_date = conn.execute(
-        select(bookings.c.event_date)
-        .where(bookings.c.customer_id == customer_id, bookings.c.status.in_(("deposit_pending", "deposit_paid")))
-        .order_by(bookings.c.event_date)
-        .limit(1)
-    ).scalar()
-    conn.execute(
-        update(customer_360).where(customer_360.c.customer_id == customer_id).values(next_event_date=next_date)
+    """Recompute the customer's next event from their active bookings, in one statement."""
+    earliest = (
+        select(func.min(bookings.c.event_date))
+        .where(bookings.c.customer_id == customer_id, bookings.c.status.in_(ACTIVE_STATUSES))
+        .scalar_subquery()
     )
+    conn.execute(update(customer_360).where(customer_360.c.customer_id == customer_id).values(next_event_date=earliest))
 
 
 def lead_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
@@ -59,13 +62,12 @@ def consent_updated(conn: Connection, event: DomainEvent, at: datetime) -> None:
 
 def booking_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, BookingCreated)
-    chef_name = conn.execute(select(chefs.c.name).where(chefs.c.id == event.chef_id)).scalar_one()
     conn.execute(
         insert(schedule_board).values(
             booking_id=event.booking_id,
             reference=event.reference,
             chef_id=event.chef_id,
-            chef_name=chef_name,
+            chef_name=_chef_name(event.chef_id),
             event_date=date.fromisoformat(event.date),
             slot=time.fromisoformat(event.slot),
             zone_id=event.zone_id,
@@ -85,23 +87,31 @@ def booking_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
             occurred_at=at,
         )
     )
-    _ensure_customer(conn, event.customer_id)
+    event_date = date.fromisoformat(event.date)
+    new_row = pg_insert(customer_360).values(
+        customer_id=event.customer_id,
+        bookings_count=1,
+        active_bookings=1,
+        lifetime_value_cents=event.total_due_cents,
+        next_event_date=event_date,
+        last_booking_at=at,
+    )
     conn.execute(
-        update(customer_360)
-        .where(customer_360.c.customer_id == event.customer_id)
-        .values(
-            bookings_count=customer_360.c.bookings_count + 1,
-            active_bookings=customer_360.c.active_bookings + 1,
-            lifetime_value_cents=customer_360.c.lifetime_value_cents + event.total_due_cents,
-            last_booking_at=at,
+        new_row.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "bookings_count": customer_360.c.bookings_count + 1,
+                "active_bookings": customer_360.c.active_bookings + 1,
+                "lifetime_value_cents": customer_360.c.lifetime_value_cents + event.total_due_cents,
+                "next_event_date": func.least(customer_360.c.next_event_date, event_date),
+                "last_booking_at": at,
+            },
         )
     )
-    _next_event_date(conn, event.customer_id)
 
 
 def booking_rescheduled(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, BookingRescheduled)
-    chef_name = conn.execute(select(chefs.c.name).where(chefs.c.id == event.chef_id)).scalar_one()
     conn.execute(
         update(schedule_board)
         .where(schedule_board.c.booking_id == event.booking_id)
@@ -109,7 +119,7 @@ def booking_rescheduled(conn: Connection, event: DomainEvent, at: datetime) -> N
             event_date=date.fromisoformat(event.to_date),
             slot=time.fromisoformat(event.to_slot),
             chef_id=event.chef_id,
-            chef_name=chef_name,
+            chef_name=_chef_name(event.chef_id),
             updated_at=at,
         )
     )

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.pii import BlindIndex, FieldCipher
-from db.tables import booking_upgrades, bookings, chef_days, chefs, consents, customers
+from db.tables import booking_upgrades, bookings, consents, customers
 from domain.availability import ChefSchedule
 from domain.booking import ACTIVE_STATUSES, Booking
+from domain.business import Business
 from domain.errors import ConcurrencyConflict
 
 
@@ -64,19 +65,25 @@ class CustomerRepository:
         return self._record(row) if row else None
 
     def find(self, *, email: str | None = None, phone: str | None = None) -> CustomerRecord | None:
-        """By normalised email first, then phone."""
-        for kind, value, column in (
-            ("email", email, customers.c.email_bidx),
-            ("phone", phone, customers.c.phone_bidx),
-        ):
-            if value is None:
-                continue
-            row = self.conn.execute(select(customers).where(column == self.blind.of(kind, value))).first()
-            if row:
-                return self._record(row)
-        return None
+        """By normalised email first, then phone (one query)."""
+        email_bidx = self.blind.of("email", email) if email else None
+        phone_bidx = self.blind.of("phone", phone) if phone else None
+        conditions = [
+            column == value
+            for column, value in ((customers.c.email_bidx, email_bidx), (customers.c.phone_bidx, phone_bidx))
+            if value
+        ]
+        if not conditions:
+            return None
+        found = sorted(
+            self.conn.execute(select(customers).where(or_(*conditions))),
+            key=lambda row: bool(email_bidx) and row.email_bidx != email_bidx,  # the email match first
+        )
+        return self._record(found[0]) if found else None
 
-    def insert_if_absent(self, *, first_name: str, last_name: str, email: str | None, phone: str | None) -> str | None:
+    def insert_if_absent(
+        self, *, first_name: str, last_name: str, email: str | None, phone: str | None
+    ) -> CustomerRecord | None:
         """Insert a new customer; None when another transaction just created one with this contact."""
         row_id = str(uuid.uuid4())
         created = self.conn.execute(
@@ -91,9 +98,11 @@ class CustomerRepository:
                 phone_bidx=self.blind.of("phone", phone) if phone else None,
             )
             .on_conflict_do_nothing()
-            .returning(customers.c.id)
+            .returning(customers.c.version)
         ).first()
-        return created.id if created else None
+        if created is None:
+            return None
+        return CustomerRecord(row_id, first_name, last_name, email, phone, False, False, created.version)
 
     def add_missing_contact(self, record: CustomerRecord, *, email: str | None, phone: str | None) -> None:
         """Attach an email or phone the customer did not have yet, unless someone else holds it."""
@@ -145,44 +154,50 @@ class CustomerRepository:
 
 
 class ChefRepository:
-    def __init__(self, conn: Connection) -> None:
+    """Chefs' schedules. The roster (ids, order, zones) comes from the business file; only their
+    events are read from the database."""
+
+    def __init__(self, conn: Connection, business: Business) -> None:
         self.conn = conn
+        self.business = business
 
-    def names(self) -> dict[str, str]:
-        return {row.id: row.name for row in self.conn.execute(select(chefs.c.id, chefs.c.name))}
-
-    def schedules(self, first_day: date, last_day: date, *, exclude_booking: str | None = None) -> list[ChefSchedule]:
-        """Every active chef with the start times of their active events between the two days."""
-        chef_rows = self.conn.execute(
-            select(chefs.c.id, chefs.c.ordinal, chefs.c.zones).where(chefs.c.active).order_by(chefs.c.ordinal)
-        ).all()
+    def _events(
+        self, first_day: date, last_day: date, *, exclude_booking: str | None, chef_id: str | None = None
+    ) -> dict[str, list[datetime]]:
         conditions: list[ColumnElement[bool]] = [
             bookings.c.event_date.between(first_day, last_day),
             bookings.c.status.in_(ACTIVE_STATUSES),
         ]
         if exclude_booking is not None:
             conditions.append(bookings.c.id != exclude_booking)
+        if chef_id is not None:
+            conditions.append(bookings.c.chef_id == chef_id)
         events: dict[str, list[datetime]] = defaultdict(list)
         for row in self.conn.execute(
             select(bookings.c.chef_id, bookings.c.event_date, bookings.c.slot).where(and_(*conditions))
         ):
             events[row.chef_id].append(datetime.combine(row.event_date, row.slot))
+        return events
+
+    def schedules(
+        self, first_day: date, last_day: date, *, exclude_booking: str | None = None, chef_id: str | None = None
+    ) -> list[ChefSchedule]:
+        """The roster's chefs (or one of them) with the start times of their active events between the days."""
+        events = self._events(first_day, last_day, exclude_booking=exclude_booking, chef_id=chef_id)
         return [
-            ChefSchedule(row.id, row.ordinal, frozenset(row.zones), tuple(sorted(events[row.id]))) for row in chef_rows
+            ChefSchedule(cid, ordinal, zones, tuple(sorted(events[cid])) if cid in events else ())
+            for cid, ordinal, zones in self.business.roster
+            if chef_id is None or cid == chef_id
         ]
 
-    def lock_days(self, chef_ids: list[str], days: list[date]) -> None:
-        """Lock (chef, day) rows in a fixed order; concurrent commands on those days wait here."""
-        pairs = [{"chef_id": c, "day": d} for c in sorted(chef_ids) for d in sorted(days)]
-        if not pairs:
-            return
-        self.conn.execute(pg_insert(chef_days).values(pairs).on_conflict_do_nothing())
-        self.conn.execute(
-            select(chef_days.c.chef_id)
-            .where(or_(*[and_(chef_days.c.chef_id == p["chef_id"], chef_days.c.day == p["day"]) for p in pairs]))
-            .order_by(chef_days.c.chef_id, chef_days.c.day)
-            .with_for_update()
-        ).all()
+    def lock_days(self, chef_id: str, days: list[date]) -> None:
+        """Hold the chef's days until the transaction ends; a concurrent command placing an event on
+        one of them waits here. Transaction-level advisory locks: nothing to write or clean up."""
+        for day in sorted(days):  # one fixed order, so two commands never deadlock
+            self.conn.execute(LOCK_CHEF_DAY, {"key": f"chef-day:{chef_id}:{day.isoformat()}"})
+
+
+LOCK_CHEF_DAY = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 class BookingRepository:
@@ -228,9 +243,6 @@ class BookingRepository:
                     for code, count in booking.upgrades.items()
                 ],
             )
-
-    def reference_taken(self, reference: str) -> bool:
-        return self.conn.execute(select(bookings.c.id).where(bookings.c.reference == reference)).first() is not None
 
     def by_reference(self, reference: str) -> Booking | None:
         row = self.conn.execute(select(bookings).where(bookings.c.reference == reference)).first()

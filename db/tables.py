@@ -76,17 +76,6 @@ chefs = Table(
     schema="core",
 )
 
-chef_days = Table(
-    # One row per chef and local day, locked FOR UPDATE by every command that places an event on
-    # that day, so two requests can never give one chef overlapping events.
-    "chef_days",
-    metadata,
-    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id"), nullable=False),
-    Column("day", Date, nullable=False),
-    PrimaryKeyConstraint("chef_id", "day"),
-    schema="core",
-)
-
 customers = Table(
     "customers",
     metadata,

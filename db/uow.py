@@ -16,12 +16,16 @@ from db.outbox import Outbox
 from db.pii import BlindIndex, FieldCipher
 from db.projections import project
 from db.repositories import BookingRepository, ChefRepository, CustomerRepository
+from domain.business import Business
 from domain.events import DomainEvent
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine, cipher: FieldCipher, blind: BlindIndex, *, outbox_max_attempts: int) -> None:
+    def __init__(
+        self, engine: Engine, cipher: FieldCipher, blind: BlindIndex, business: Business, *, outbox_max_attempts: int
+    ) -> None:
         self.engine = engine
+        self.business = business
         self.cipher = cipher
         self.blind = blind
         self.outbox_max_attempts = outbox_max_attempts
@@ -32,7 +36,7 @@ class UnitOfWork:
         self.tx = self.conn.begin()
         self.customers = CustomerRepository(self.conn, self.cipher, self.blind)
         self.bookings = BookingRepository(self.conn, self.cipher)
-        self.chefs = ChefRepository(self.conn)
+        self.chefs = ChefRepository(self.conn, self.business)
         self.events = EventStore(self.conn)
         self.outbox = Outbox(self.conn, self.outbox_max_attempts)
         self.idempotency = IdempotencyStore(self.conn)

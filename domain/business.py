@@ -5,8 +5,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import time
+from functools import cached_property
+
+# Chef ids derive from their names, so every process (and every test reset) agrees on them
+# without reading the database.
+CHEF_NAMESPACE = uuid.UUID("5b0f6a3e-2f57-4d0b-9a43-6c1d2a7e9b10")
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,10 @@ class Zone:
 class ChefProfile:
     name: str
     zones: tuple[str, ...]
+    id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", str(uuid.uuid5(CHEF_NAMESPACE, self.name)))
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,18 @@ class Business:
     chefs: tuple[ChefProfile, ...]
     policies: dict[str, str] = field(default_factory=dict)
     cancellation: CancellationRules = CancellationRules()
+
+    @cached_property
+    def roster(self) -> tuple[tuple[str, int, frozenset[str]], ...]:
+        """(chef id, ordinal, zones) of every chef, in the file's order."""
+        return tuple((chef.id, ordinal, frozenset(chef.zones)) for ordinal, chef in enumerate(self.chefs))
+
+    @cached_property
+    def _chef_names(self) -> dict[str, str]:
+        return {chef.id: chef.name for chef in self.chefs}
+
+    def chef_name(self, chef_id: str) -> str:
+        return self._chef_names[chef_id]
 
     def zone(self, zone_id: str) -> Zone:
         for zone in self.zones:

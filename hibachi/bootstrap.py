@@ -45,7 +45,9 @@ class Container:
     outbox_max_attempts: int
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.cipher, self.blind, outbox_max_attempts=self.outbox_max_attempts)
+        return UnitOfWork(
+            self.engine, self.cipher, self.blind, self.business, outbox_max_attempts=self.outbox_max_attempts
+        )
 
 
 def bootstrap(
@@ -64,7 +66,7 @@ def bootstrap(
     clock = clock or SystemClock()
 
     def uow_factory() -> UnitOfWork:
-        return UnitOfWork(engine, cipher, blind, outbox_max_attempts=outbox_max_attempts)
+        return UnitOfWork(engine, cipher, blind, business, outbox_max_attempts=outbox_max_attempts)
 
     context = context or ServiceContext(business=business, clock=clock)
     return Container(

@@ -87,20 +87,20 @@ def cmd_run(settings: Settings) -> None:
     import uvicorn
 
     from api.app import create_app
+    from api.serve import serve
 
     container = prepare(settings)
     stop = threading.Event()
-    if settings.run_outbox_in_process:
-        threading.Thread(
-            target=container.dispatcher.run,
-            args=(stop, settings.outbox_poll_seconds),
-            daemon=True,
-            name="outbox",
-        ).start()
+    start_background(container, settings, stop, outbox=settings.run_outbox_in_process)
     base = f"http://{settings.host}:{settings.port}"
     print(f"\n  API       {base}/\n  OpenAPI   {base}/docs\n  Health    {base}/healthz\n", flush=True)
     try:
-        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="info")
+        if settings.web_workers > 1:
+            # Worker processes wire themselves from the environment: hand them the resolved database.
+            os.environ["DATABASE_URL"] = str(container.engine.url.render_as_string(hide_password=False))
+            serve(settings.host, settings.port, settings.web_workers)
+        else:
+            uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="info")
     finally:
         stop.set()
 

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     blind_index_key: str = Field(description="BASE64 of 32 bytes, separate from the PII keys")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    web_workers: int = Field(default=1, ge=1, le=64, description="API processes (one core each)")
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     run_outbox_in_process: bool = True

@@ -1,12 +1,12 @@
 """Puts the business file's zones and chefs into the database (on start-up and `hibachi load-business`).
 
-Chefs are matched by name; a chef no longer in the file is deactivated, never deleted, so their
-past bookings keep pointing at them.
+A chef's id derives from the name (`ChefProfile.id`); a chef no longer in the file is deactivated,
+never deleted, so their past bookings keep pointing at them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.tables import chefs, zones
@@ -29,9 +29,7 @@ def sync_business(conn: Connection, business: Business) -> None:
         values = {"ordinal": ordinal, "zones": list(chef.zones), "active": True}
         conn.execute(
             pg_insert(chefs)
-            .values(name=chef.name, **values)
-            .on_conflict_do_update(index_elements=["name"], set_=values)
+            .values(id=chef.id, name=chef.name, **values)
+            .on_conflict_do_update(index_elements=["id"], set_=values)
         )
     conn.execute(update(chefs).where(chefs.c.name.not_in(names)).values(active=False))
-    active = conn.execute(select(chefs.c.name).where(chefs.c.active)).scalars().all()
-    assert sorted(active) == sorted(names)

@@ -11,7 +11,7 @@ from typing import Any
 from db.repositories import CustomerRecord
 from db.uow import UnitOfWork
 from domain import availability
-from domain.availability import ALTERNATIVE_SEARCH_DAYS, ChefSchedule
+from domain.availability import ALTERNATIVE_SEARCH_DAYS
 from domain.booking import Booking
 from domain.commands import CancelBooking, CreateBooking, CustomerDetails, RescheduleBooking, UpdateConsent
 from domain.contact import normalize_email, normalize_phone
@@ -53,10 +53,6 @@ def _source(value: str) -> str:
     return value
 
 
-def _serving(schedules: list[ChefSchedule], zone_id: str) -> list[str]:
-    return [chef.chef_id for chef in schedules if zone_id in chef.zones]
-
-
 def _slot_unavailable(
     uow: UnitOfWork, ctx: ServiceContext, zone_id: str, day: date, slot: time, *, exclude: str | None = None
 ) -> SlotUnavailable:
@@ -77,19 +73,27 @@ def _free_chef(
     exclude: str | None = None,
     prefer: str | None = None,
 ) -> str:
-    """Lock the chef-days the event touches, then pick the chef; raises SlotUnavailable if none is free."""
+    """Pick a free chef and lock their day(s) for this transaction; SlotUnavailable if none is free.
+
+    Only the chosen chef is locked, then re-read under the lock: if a concurrent command just gave
+    them this time, the next free chef is tried. Everyone prefers chefs in the same order, so the
+    locks are taken in the same order too.
+    """
     rules = ctx.business.calendar
     days = availability.days_to_lock(rules, day, slot)
-    everyone = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude)
-    uow.chefs.lock_days(_serving(everyone, zone_id), days)
-    # Read again under the lock: what we saw before it may already be stale.
-    schedules = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude)
-    free = availability.free_chefs(rules, schedules, zone_id, day, slot)
-    if not free:
-        raise _slot_unavailable(uow, ctx, zone_id, day, slot, exclude=exclude)
-    if prefer and any(chef.chef_id == prefer for chef in free):
-        return prefer
-    return free[0].chef_id
+    refused: set[str] = set()
+    while True:
+        schedules = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude)
+        free = [c.chef_id for c in availability.free_chefs(rules, schedules, zone_id, day, slot)]
+        free = [chef_id for chef_id in free if chef_id not in refused]
+        if not free:
+            raise _slot_unavailable(uow, ctx, zone_id, day, slot, exclude=exclude)
+        choice = prefer if prefer in free else free[0]
+        uow.chefs.lock_days(choice, days)
+        (mine,) = uow.chefs.schedules(days[0], days[-1], exclude_booking=exclude, chef_id=choice)
+        if availability.chef_is_free(rules, mine, zone_id, day, slot):
+            return choice
+        refused.add(choice)
 
 
 def _find_or_create_customer(
@@ -104,10 +108,8 @@ def _find_or_create_customer(
     events: list[DomainEvent] = []
     record = uow.customers.find(email=email, phone=phone)
     if record is None:
-        new_id = uow.customers.insert_if_absent(first_name=first or "", last_name=last or "", email=email, phone=phone)
-        if new_id is not None:
-            record = uow.customers.get(new_id)
-            assert record is not None
+        record = uow.customers.insert_if_absent(first_name=first or "", last_name=last or "", email=email, phone=phone)
+        if record is not None:
             events.append(LeadCreated(customer_id=record.id, source=source))
         else:  # created concurrently by another request: use theirs
             record = uow.customers.find(email=email, phone=phone)
@@ -147,12 +149,10 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     customer, customer_events = _find_or_create_customer(uow, ctx, cmd.customer, source)
     chef_id = _free_chef(uow, ctx, zone.id, req.date, slot)
 
-    reference = ctx.new_reference()
-    while uow.bookings.reference_taken(reference):
-        reference = ctx.new_reference()
     booking = Booking.create(
         id=ctx.new_id(),
-        reference=reference,
+        # A clash with an existing reference (1 in ~24M) fails the unique index; the bus retries.
+        reference=ctx.new_reference(),
         customer_id=customer.id,
         chef_id=chef_id,
         day=req.date,
@@ -177,9 +177,11 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     _publish_customer(uow, ctx, customer, customer_events, **consent_values)
 
     message = {"booking_id": booking.id, "reference": booking.reference}
-    uow.outbox.add(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}, aggregate_id=booking.id)
-    uow.outbox.add(NOTIFY_CONFIRMED, message, aggregate_id=booking.id)
-    return booking_view(booking, chef_name=uow.chefs.names()[chef_id])
+    uow.outbox.add_many(
+        [(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}), (NOTIFY_CONFIRMED, message)],
+        aggregate_id=booking.id,
+    )
+    return booking_view(booking, chef_name=business.chef_name(chef_id))
 
 
 def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
@@ -199,12 +201,10 @@ def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceCont
     at = ctx.clock.now()
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
-    uow.outbox.add(
-        NOTIFY_RESCHEDULED,
-        {"booking_id": booking.id, "reference": booking.reference},
-        aggregate_id=booking.id,
+    uow.outbox.add_many(
+        [(NOTIFY_RESCHEDULED, {"booking_id": booking.id, "reference": booking.reference})], aggregate_id=booking.id
     )
-    return booking_view(booking, chef_name=uow.chefs.names()[chef_id])
+    return booking_view(booking, chef_name=business.chef_name(chef_id))
 
 
 def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
@@ -219,11 +219,12 @@ def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     at = ctx.clock.now()
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
-    message = {"booking_id": booking.id, "reference": booking.reference}
-    uow.outbox.add(NOTIFY_CANCELLED, message, aggregate_id=booking.id)
+    message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
+    messages = [(NOTIFY_CANCELLED, message)]
     if event.refund_cents:
-        uow.outbox.add(REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}, aggregate_id=booking.id)
-    view = booking_view(booking, chef_name=uow.chefs.names()[booking.chef_id])
+        messages.append((REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}))
+    uow.outbox.add_many(messages, aggregate_id=booking.id)
+    view = booking_view(booking, chef_name=business.chef_name(booking.chef_id))
     view["deposit_refundable"] = event.deposit_refundable
     view["refund_cents"] = event.refund_cents
     return view

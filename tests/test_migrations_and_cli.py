@@ -128,3 +128,38 @@ def test_local_keys_are_generated_once_when_none_are_set(tmp_path: Path, scratch
     second = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
     assert second.returncode == 0 and "generated" not in second.stdout
     assert keyfile.read_text() == content
+
+
+def test_several_api_processes_serve_and_stop_together(tmp_path: Path, scratch_url: str) -> None:
+    import socket
+    import time
+
+    import httpx
+    import psutil
+
+    env = keys() | {"DATABASE_URL": scratch_url}
+    assert run_cli("load-business", env=env, tmp_path=tmp_path).returncode == 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env={k: v for k, v in os.environ.items()} | env,
+        cwd=PROJECT_ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        workers = [p for p in psutil.Process(server.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        quote = httpx.get(f"http://127.0.0.1:{port}/queries/quote", params={"adults": 10, "zip": "95816"})
+        assert quote.json()["total_due"] == "$600.00"
+    finally:
+        server.terminate()
+        assert server.wait(20) == 0
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)

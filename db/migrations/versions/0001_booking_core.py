@@ -256,14 +256,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('deposit_pending', 'deposit_paid')"),
     )
     op.create_table(
-        "chef_days",
-        sa.Column("chef_id", sa.UUID(as_uuid=False), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.ForeignKeyConstraint(["chef_id"], ["core.chefs.id"], name=op.f("fk_chef_days_chef_id_chefs")),
-        sa.PrimaryKeyConstraint("chef_id", "day", name=op.f("pk_chef_days")),
-        schema="core",
-    )
-    op.create_table(
         "consents",
         sa.Column("id", sa.UUID(as_uuid=False), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("customer_id", sa.UUID(as_uuid=False), nullable=False),
@@ -355,7 +347,6 @@ def downgrade() -> None:
     op.drop_table("booking_upgrades", schema="core")
     op.drop_table("message_threads", schema="core")
     op.drop_table("consents", schema="core")
-    op.drop_table("chef_days", schema="core")
     op.drop_index(
         "uq_bookings_chef_start_active",
         table_name="bookings",

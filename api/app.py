@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -14,9 +17,20 @@ from api.errors import error_body, install_error_handlers
 from api.queries.routes import router as queries_router
 from hibachi.bootstrap import Container
 
+DEFAULT_WORKER_THREADS = 4
 
-def create_app(container: Container) -> FastAPI:
+
+def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THREADS) -> FastAPI:
+    """`worker_threads` bounds the threads running sync endpoints in this process: more threads than
+    cores only queue on the GIL and stretch every request's latency."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"{container.business.name} booking API",
         version="0.1.0",
         description="Commands change state (each takes an Idempotency-Key); queries only read.",

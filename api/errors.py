@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.idempotency import IdempotencyKeyReused
@@ -72,6 +74,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CommandFailed)
     async def command_failed(request: Request, exc: CommandFailed) -> JSONResponse:
         return JSONResponse(error_body("busy", str(exc)), status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A lost connection (Postgres restarting) or an overloaded database: the client may retry.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse(
+            error_body("database_unavailable", "the database is not answering; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -23,6 +23,7 @@ def make_engine(url: str, *, pool_size: int = 20) -> Engine:
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,  # survive a Postgres restart without manual action
+        # No pre-ping (a round trip per request): a connection that died with a Postgres restart
+        # fails its statement, SQLAlchemy drops the pool's stale connections, and the bus retries.
         pool_recycle=1800,
     )

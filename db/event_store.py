@@ -11,12 +11,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from sqlalchemy import Connection, select
 
+from db.sql import executemany, jsonb
 from db.tables import domain_events
 from domain.errors import ConcurrencyConflict
 from domain.events import DomainEvent
+
+APPEND = (
+    "INSERT INTO events.domain_events"
+    " (aggregate_type, aggregate_id, version, event_type, payload, metadata, occurred_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
 
 
 class EventStore:
@@ -36,22 +43,22 @@ class EventStore:
         if not events:
             return expected_version
         rows = [
-            {
-                "aggregate_type": event.aggregate_type,
-                "aggregate_id": aggregate_id,
-                "version": expected_version + i,
-                "event_type": event.event_type,
-                "payload": json.loads(json.dumps(event.payload(), default=str)),
-                "metadata": metadata or {},
-                "occurred_at": occurred_at,
-            }
+            (
+                event.aggregate_type,
+                aggregate_id,
+                expected_version + i,
+                event.event_type,
+                jsonb(json.loads(json.dumps(event.payload(), default=str))),
+                jsonb(metadata or {}),
+                occurred_at,
+            )
             for i, event in enumerate(events, start=1)
         ]
         try:
             # No savepoint: a conflict aborts the whole command anyway, and the bus retries it.
-            self.conn.execute(insert(domain_events), rows)
-        except IntegrityError as error:
-            if "uq_domain_events_aggregate_version" in str(error.orig):
+            executemany(self.conn, APPEND, rows)
+        except psycopg.errors.UniqueViolation as error:
+            if error.diag.constraint_name == "uq_domain_events_aggregate_version":
                 raise ConcurrencyConflict(f"aggregate {aggregate_id} moved past version {expected_version}") from None
             raise
         return expected_version + len(events)

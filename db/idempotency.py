@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, delete
 
+from db.sql import execute, jsonb
 from db.tables import idempotency_keys
 
 DEFAULT_TTL = timedelta(hours=24)
@@ -41,31 +41,28 @@ class IdempotencyStore:
 
     def claim(self, command: str, key: str, request_hash: str, now: datetime) -> StoredResponse | None:
         """None when this transaction now owns the key; the stored response when it was used before."""
-        claimed = self.conn.execute(
-            pg_insert(idempotency_keys)
-            .values(
-                command=command,
-                key=key,
-                request_hash=request_hash,
-                response_status=0,
-                response_body={},
-                expires_at=now + self.ttl,
-            )
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
-        ).first()
+        claimed = execute(
+            self.conn,
+            "INSERT INTO events.idempotency_keys"
+            " (command, key, request_hash, response_status, response_body, expires_at)"
+            " VALUES (%s, %s, %s, 0, '{}', %s) ON CONFLICT DO NOTHING RETURNING key",
+            (command, key, request_hash, now + self.ttl),
+        ).fetchone()
         if claimed:
             return None
-        row = self.conn.execute(
-            select(idempotency_keys)
-            .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
-            .with_for_update()
-        ).one()
+        row = execute(
+            self.conn,
+            "SELECT request_hash, response_status, response_body, expires_at FROM events.idempotency_keys"
+            " WHERE command = %s AND key = %s FOR UPDATE",
+            (command, key),
+        ).fetchone()
+        assert row is not None  # the conflicting insert committed before ours could proceed
         if row.expires_at <= now:
-            self.conn.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
-                .values(request_hash=request_hash, response_status=0, response_body={}, expires_at=now + self.ttl)
+            execute(
+                self.conn,
+                "UPDATE events.idempotency_keys SET request_hash = %s, response_status = 0, response_body = '{}',"
+                " expires_at = %s WHERE command = %s AND key = %s",
+                (request_hash, now + self.ttl, command, key),
             )
             return None
         if row.request_hash != request_hash:
@@ -73,10 +70,11 @@ class IdempotencyStore:
         return StoredResponse(row.response_status, row.response_body)
 
     def save(self, command: str, key: str, response: StoredResponse) -> None:
-        self.conn.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.command == command, idempotency_keys.c.key == key)
-            .values(response_status=response.status, response_body=response.body)
+        execute(
+            self.conn,
+            "UPDATE events.idempotency_keys SET response_status = %s, response_body = %s"
+            " WHERE command = %s AND key = %s",
+            (response.status, jsonb(response.body), command, key),
         )
 
     def purge_expired(self, now: datetime) -> int:

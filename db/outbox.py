@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 
+from db.sql import executemany, jsonb
 from db.tables import outbox
 
 
@@ -28,12 +29,10 @@ class Outbox:
 
     def add_many(self, messages: list[tuple[str, dict[str, Any]]], *, aggregate_id: str | None = None) -> None:
         """Queue (target, payload) messages, in one statement."""
-        self.conn.execute(
-            insert(outbox),
-            [
-                {"target": target, "payload": payload, "aggregate_id": aggregate_id, "max_attempts": self.max_attempts}
-                for target, payload in messages
-            ],
+        executemany(
+            self.conn,
+            "INSERT INTO events.outbox (target, payload, aggregate_id, max_attempts) VALUES (%s, %s, %s, %s)",
+            [(target, jsonb(payload), aggregate_id, self.max_attempts) for target, payload in messages],
         )
 
     def claim_next(self, now: datetime) -> OutboxMessage | None:

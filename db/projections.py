@@ -13,6 +13,7 @@ from datetime import date, datetime, time
 from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from db.sql import execute
 from db.tables import bookings, chefs, customer_360, payments_feed, schedule_board
 from domain.booking import ACTIVE_STATUSES
 from domain.events import (
@@ -47,7 +48,9 @@ def _next_event_date(conn: Connection, customer_id: str) -> None:
 
 def lead_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, LeadCreated)
-    _ensure_customer(conn, event.customer_id)
+    execute(
+        conn, "INSERT INTO read.customer_360 (customer_id) VALUES (%s) ON CONFLICT DO NOTHING", (event.customer_id,)
+    )
 
 
 def consent_updated(conn: Connection, event: DomainEvent, at: datetime) -> None:
@@ -61,52 +64,43 @@ def consent_updated(conn: Connection, event: DomainEvent, at: datetime) -> None:
 
 
 def booking_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    # Plain SQL (db.sql): this runs on every booking, and Core's statement building was most of its cost.
     assert isinstance(event, BookingCreated)
-    conn.execute(
-        insert(schedule_board).values(
-            booking_id=event.booking_id,
-            reference=event.reference,
-            chef_id=event.chef_id,
-            chef_name=_chef_name(event.chef_id),
-            event_date=date.fromisoformat(event.date),
-            slot=time.fromisoformat(event.slot),
-            zone_id=event.zone_id,
-            guests=event.adults + event.kids,
-            status="deposit_pending",
-            total_due_cents=event.total_due_cents,
-            deposit_due_cents=event.deposit_due_cents,
-            updated_at=at,
-        )
-    )
-    conn.execute(
-        insert(payments_feed).values(
-            booking_id=event.booking_id,
-            reference=event.reference,
-            kind="deposit_due",
-            amount_cents=event.deposit_due_cents,
-            occurred_at=at,
-        )
-    )
     event_date = date.fromisoformat(event.date)
-    new_row = pg_insert(customer_360).values(
-        customer_id=event.customer_id,
-        bookings_count=1,
-        active_bookings=1,
-        lifetime_value_cents=event.total_due_cents,
-        next_event_date=event_date,
-        last_booking_at=at,
+    execute(
+        conn,
+        "INSERT INTO read.schedule_board (booking_id, reference, chef_id, chef_name, event_date, slot, zone_id,"
+        " guests, status, total_due_cents, deposit_due_cents, updated_at)"
+        " VALUES (%(booking)s, %(reference)s, %(chef)s, (SELECT name FROM core.chefs WHERE id = %(chef)s),"
+        " %(date)s, %(slot)s, %(zone)s, %(guests)s, 'deposit_pending', %(total)s, %(deposit)s, %(at)s)",
+        {
+            "booking": event.booking_id,
+            "reference": event.reference,
+            "chef": event.chef_id,
+            "date": event_date,
+            "slot": time.fromisoformat(event.slot),
+            "zone": event.zone_id,
+            "guests": event.adults + event.kids,
+            "total": event.total_due_cents,
+            "deposit": event.deposit_due_cents,
+            "at": at,
+        },
     )
-    conn.execute(
-        new_row.on_conflict_do_update(
-            index_elements=["customer_id"],
-            set_={
-                "bookings_count": customer_360.c.bookings_count + 1,
-                "active_bookings": customer_360.c.active_bookings + 1,
-                "lifetime_value_cents": customer_360.c.lifetime_value_cents + event.total_due_cents,
-                "next_event_date": func.least(customer_360.c.next_event_date, event_date),
-                "last_booking_at": at,
-            },
-        )
+    execute(
+        conn,
+        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, 'deposit_due', %s, %s)",
+        (event.booking_id, event.reference, event.deposit_due_cents, at),
+    )
+    execute(
+        conn,
+        "INSERT INTO read.customer_360 (customer_id, bookings_count, active_bookings, lifetime_value_cents,"
+        " next_event_date, last_booking_at) VALUES (%(customer)s, 1, 1, %(total)s, %(date)s, %(at)s)"
+        " ON CONFLICT (customer_id) DO UPDATE SET bookings_count = customer_360.bookings_count + 1,"
+        " active_bookings = customer_360.active_bookings + 1,"
+        " lifetime_value_cents = customer_360.lifetime_value_cents + %(total)s,"
+        " next_event_date = LEAST(customer_360.next_event_date, %(date)s), last_booking_at = %(at)s",
+        {"customer": event.customer_id, "total": event.total_due_cents, "date": event_date, "at": at},
     )
 
 

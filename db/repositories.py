@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Connection, insert, select, text, update
 
 from db.pii import BlindIndex, FieldCipher
+from db.sql import execute, executemany
 from db.tables import booking_upgrades, bookings, consents, customers
 from domain.availability import ChefSchedule
-from domain.booking import ACTIVE_STATUSES, Booking
+from domain.booking import Booking
 from domain.business import Business
 from domain.errors import ConcurrencyConflict
 
@@ -50,7 +50,7 @@ class CustomerRepository:
 
     def _record(self, row: Any) -> CustomerRecord:
         return CustomerRecord(
-            id=row.id,
+            id=str(row.id),
             first_name=self._dec("first_name_enc", row.id, row.first_name_enc) or "",
             last_name=self._dec("last_name_enc", row.id, row.last_name_enc) or "",
             email=self._dec("email_enc", row.id, row.email_enc),
@@ -61,24 +61,23 @@ class CustomerRepository:
         )
 
     def get(self, customer_id: str) -> CustomerRecord | None:
-        row = self.conn.execute(select(customers).where(customers.c.id == customer_id)).first()
-        return self._record(row) if row else None
+        row = execute(self.conn, f"SELECT {CUSTOMER_COLUMNS} FROM core.customers WHERE id = %s", (customer_id,))
+        found = row.fetchone()
+        return self._record(found) if found else None
 
     def find(self, *, email: str | None = None, phone: str | None = None) -> CustomerRecord | None:
         """By normalised email first, then phone (one query)."""
         email_bidx = self.blind.of("email", email) if email else None
         phone_bidx = self.blind.of("phone", phone) if phone else None
-        conditions = [
-            column == value
-            for column, value in ((customers.c.email_bidx, email_bidx), (customers.c.phone_bidx, phone_bidx))
-            if value
-        ]
-        if not conditions:
+        if email_bidx is None and phone_bidx is None:
             return None
-        found = sorted(
-            self.conn.execute(select(customers).where(or_(*conditions))),
-            key=lambda row: bool(email_bidx) and row.email_bidx != email_bidx,  # the email match first
-        )
+        rows = execute(
+            self.conn,
+            f"SELECT {CUSTOMER_COLUMNS} FROM core.customers WHERE email_bidx = %s OR phone_bidx = %s",
+            (email_bidx, phone_bidx),
+        ).fetchall()
+        # the email match first
+        found = sorted(rows, key=lambda row: email_bidx is not None and row.email_bidx != email_bidx)
         return self._record(found[0]) if found else None
 
     def insert_if_absent(
@@ -86,20 +85,19 @@ class CustomerRepository:
     ) -> CustomerRecord | None:
         """Insert a new customer; None when another transaction just created one with this contact."""
         row_id = str(uuid.uuid4())
-        created = self.conn.execute(
-            pg_insert(customers)
-            .values(
-                id=row_id,
-                first_name_enc=self._enc("first_name_enc", row_id, first_name),
-                last_name_enc=self._enc("last_name_enc", row_id, last_name),
-                email_enc=self._enc("email_enc", row_id, email),
-                email_bidx=self.blind.of("email", email) if email else None,
-                phone_enc=self._enc("phone_enc", row_id, phone),
-                phone_bidx=self.blind.of("phone", phone) if phone else None,
-            )
-            .on_conflict_do_nothing()
-            .returning(customers.c.version)
-        ).first()
+        created = execute(
+            self.conn,
+            INSERT_CUSTOMER,
+            (
+                row_id,
+                self._enc("first_name_enc", row_id, first_name),
+                self._enc("last_name_enc", row_id, last_name),
+                self._enc("email_enc", row_id, email),
+                self.blind.of("email", email) if email else None,
+                self._enc("phone_enc", row_id, phone),
+                self.blind.of("phone", phone) if phone else None,
+            ),
+        ).fetchone()
         if created is None:
             return None
         return CustomerRecord(row_id, first_name, last_name, email, phone, False, False, created.version)
@@ -142,15 +140,36 @@ class CustomerRepository:
             )
         )
 
-    def bump_version(self, record: CustomerRecord, new_version: int, at: datetime, **values: Any) -> None:
-        result = self.conn.execute(
-            update(customers)
-            .where(customers.c.id == record.id, customers.c.version == record.version)
-            .values(version=new_version, updated_at=at, **values)
+    def bump_version(
+        self,
+        record: CustomerRecord,
+        new_version: int,
+        at: datetime,
+        *,
+        consent_sms: bool | None = None,
+        consent_email: bool | None = None,
+    ) -> None:
+        """Move the customer to `new_version` (optimistically: fails if another writer moved it first)."""
+        result = execute(
+            self.conn,
+            "UPDATE core.customers SET version = %s, updated_at = %s,"
+            " consent_sms = COALESCE(%s, consent_sms), consent_email = COALESCE(%s, consent_email)"
+            " WHERE id = %s AND version = %s",
+            (new_version, at, consent_sms, consent_email, record.id, record.version),
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"customer {record.id} changed concurrently")
         record.version = new_version
+
+
+INSERT_CUSTOMER = (
+    "INSERT INTO core.customers (id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING version"
+)
+CUSTOMER_COLUMNS = (
+    "id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx,"
+    " consent_sms, consent_email, version"
+)
 
 
 class ChefRepository:
@@ -164,19 +183,17 @@ class ChefRepository:
     def _events(
         self, first_day: date, last_day: date, *, exclude_booking: str | None, chef_id: str | None = None
     ) -> dict[str, list[datetime]]:
-        conditions: list[ColumnElement[bool]] = [
-            bookings.c.event_date.between(first_day, last_day),
-            bookings.c.status.in_(ACTIVE_STATUSES),
-        ]
-        if exclude_booking is not None:
-            conditions.append(bookings.c.id != exclude_booking)
-        if chef_id is not None:
-            conditions.append(bookings.c.chef_id == chef_id)
+        rows = execute(
+            self.conn,
+            "SELECT chef_id, event_date, slot FROM core.bookings"
+            " WHERE event_date BETWEEN %(first)s AND %(last)s AND status IN ('deposit_pending', 'deposit_paid')"
+            " AND (%(exclude)s::uuid IS NULL OR id <> %(exclude)s::uuid)"
+            " AND (%(chef)s::uuid IS NULL OR chef_id = %(chef)s::uuid)",
+            {"first": first_day, "last": last_day, "exclude": exclude_booking, "chef": chef_id},
+        )
         events: dict[str, list[datetime]] = defaultdict(list)
-        for row in self.conn.execute(
-            select(bookings.c.chef_id, bookings.c.event_date, bookings.c.slot).where(and_(*conditions))
-        ):
-            events[row.chef_id].append(datetime.combine(row.event_date, row.slot))
+        for chef, day, slot in rows:
+            events[str(chef)].append(datetime.combine(day, slot))
         return events
 
     def schedules(
@@ -211,37 +228,40 @@ class BookingRepository:
         def enc(column: str, value: str) -> bytes:
             return self.cipher.encrypt(value, table="core.bookings", column=column, row_id=booking.id)
 
-        self.conn.execute(
-            insert(bookings).values(
-                id=booking.id,
-                reference=booking.reference,
-                customer_id=booking.customer_id,
-                chef_id=booking.chef_id,
-                event_date=booking.date,
-                slot=booking.slot,
-                zone_id=booking.zone_id,
-                zip=booking.zip,
-                address_enc=enc("address_enc", address),
-                notes_enc=enc("notes_enc", notes) if notes else None,
-                adults=booking.adults,
-                kids=booking.kids,
-                food_cents=booking.food_cents,
-                upgrades_cents=booking.upgrades_cents,
-                travel_fee_cents=booking.travel_fee_cents,
-                total_due_cents=booking.total_due_cents,
-                deposit_due_cents=booking.deposit_due_cents,
-                status=booking.status,
-                source=source,
-                version=booking.version,
-            )
+        execute(
+            self.conn,
+            "INSERT INTO core.bookings (id, reference, customer_id, chef_id, event_date, slot, zone_id, zip,"
+            " address_enc, notes_enc, adults, kids, food_cents, upgrades_cents, travel_fee_cents, total_due_cents,"
+            " deposit_due_cents, status, source, version)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                booking.id,
+                booking.reference,
+                booking.customer_id,
+                booking.chef_id,
+                booking.date,
+                booking.slot,
+                booking.zone_id,
+                booking.zip,
+                enc("address_enc", address),
+                enc("notes_enc", notes) if notes else None,
+                booking.adults,
+                booking.kids,
+                booking.food_cents,
+                booking.upgrades_cents,
+                booking.travel_fee_cents,
+                booking.total_due_cents,
+                booking.deposit_due_cents,
+                booking.status,
+                source,
+                booking.version,
+            ),
         )
         if booking.upgrades:
-            self.conn.execute(
-                insert(booking_upgrades),
-                [
-                    {"booking_id": booking.id, "code": code, "guests": count, "unit_cents": unit_prices[code]}
-                    for code, count in booking.upgrades.items()
-                ],
+            executemany(
+                self.conn,
+                "INSERT INTO core.booking_upgrades (booking_id, code, guests, unit_cents) VALUES (%s, %s, %s, %s)",
+                [(booking.id, code, count, unit_prices[code]) for code, count in booking.upgrades.items()],
             )
 
     def by_reference(self, reference: str) -> Booking | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from db.idempotency import StoredResponse
@@ -22,6 +23,7 @@ from services.handlers import HANDLERS
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+RETRYABLE = (ConcurrencyConflict, IntegrityError, OperationalError, psycopg.IntegrityError, psycopg.OperationalError)
 
 
 class CommandFailed(Exception):
@@ -60,15 +62,29 @@ class MessageBus:
                         uow.idempotency.save(name, idempotency_key, StoredResponse(success_status, body))
                     uow.commit()
                     return CommandResult(success_status, body)
-            except (ConcurrencyConflict, IntegrityError, OperationalError) as error:
-                # IntegrityError: a unique index caught a race the locks did not (e.g. a new
-                # customer's contact inserted twice); OperationalError covers deadlock/serialization.
-                if isinstance(error, OperationalError) and not _retryable(error):
+            except (
+                ConcurrencyConflict,
+                IntegrityError,
+                OperationalError,
+                psycopg.IntegrityError,
+                psycopg.OperationalError,
+            ) as error:
+                # IntegrityError: a unique index caught a race the locks did not (a new customer's
+                # contact inserted twice, a reference drawn twice); OperationalError: a deadlock,
+                # a serialization failure or a dropped connection (Postgres restarted).
+                if isinstance(error, OperationalError | psycopg.OperationalError) and not _retryable(error):
                     raise
                 log.info("%s attempt %d conflicted: %s", name, attempt, type(error).__name__)
         raise CommandFailed(f"{name} kept conflicting with concurrent writers; try again")
 
 
-def _retryable(error: OperationalError) -> bool:
-    code = getattr(error.orig, "sqlstate", None)
-    return code in ("40001", "40P01")  # serialization_failure, deadlock_detected
+def _retryable(error: OperationalError | psycopg.OperationalError) -> bool:
+    if isinstance(error, OperationalError):
+        if error.connection_invalidated:
+            return True
+        cause = error.orig
+    else:
+        cause = error
+    code = getattr(cause, "sqlstate", None)
+    # serialization_failure, deadlock_detected; no sqlstate: the connection itself broke
+    return code in ("40001", "40P01") or code is None

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from db.tables import booking_upgrades, bookings, schedule_board
+from db.tables import booking_upgrades, bookings, outbox, schedule_board
 from db.uow import UnitOfWork
 from domain import availability
+from domain.availability import ALTERNATIVE_SEARCH_DAYS
+from domain.booking import ACTIVE_STATUSES
+from domain.contact import normalize_email, normalize_phone
 from domain.errors import NotFound
 from domain.money import format_usd
 from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
 from services.context import ServiceContext
+from services.handlers import DEPOSIT_LINK
 
 
 class Queries:
@@ -113,3 +117,96 @@ class Queries:
             "total_due": format_usd(row.total_due_cents),
             "deposit_due": format_usd(row.deposit_due_cents),
         }
+
+    def alternatives(self, day: date, slot: str, zip_code: str) -> list[dict[str, str]]:
+        """What a customer could take instead of a full (day, slot): the same rule create-booking
+        answers a 409 with (the day's other free slots, then the nearest dates with that slot)."""
+        business = self.context.business
+        zone = zone_for_zip(business, zip_code)
+        wanted = availability.parse_slot(business.calendar, slot)
+        today = availability.local_today(self.context.clock.now(), business.timezone)
+        window = timedelta(days=ALTERNATIVE_SEARCH_DAYS + 1)
+        with self.uow_factory() as uow:
+            schedules = uow.chefs.schedules(day - window, day + window)
+        options = availability.alternatives(business, schedules, zone.id, today, day, wanted)
+        return [{"date": option.date, "slot": option.slot} for option in options]
+
+    def customer_bookings(
+        self, *, phone: str | None = None, email: str | None = None, customer_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """A customer (found by id, else email, else phone) and their active bookings, soonest first;
+        None when no customer matches. For the agent's manage flow: the caller has already proved
+        who they are (the SMS sender's phone, or an email plus a booking reference)."""
+        with self.uow_factory() as uow:
+            if customer_id:
+                record = uow.customers.get(customer_id)
+            else:
+                record = uow.customers.find(
+                    email=normalize_email(email) if email else None,
+                    phone=normalize_phone(phone) if phone else None,
+                )
+            if record is None:
+                return None
+            rows = uow.conn.execute(
+                select(
+                    bookings.c.id,
+                    bookings.c.reference,
+                    bookings.c.status,
+                    bookings.c.event_date,
+                    bookings.c.slot,
+                    bookings.c.zip,
+                    bookings.c.zone_id,
+                    bookings.c.adults,
+                    bookings.c.kids,
+                    bookings.c.total_due_cents,
+                    bookings.c.deposit_due_cents,
+                    bookings.c.deposit_paid_cents,
+                    bookings.c.reschedule_count,
+                )
+                .where(bookings.c.customer_id == record.id, bookings.c.status.in_(ACTIVE_STATUSES))
+                .order_by(bookings.c.event_date, bookings.c.slot)
+            ).all()
+        return {
+            "customer_id": record.id,
+            "first_name": record.first_name,
+            "bookings": [
+                {
+                    "reference": row.reference,
+                    "status": row.status,
+                    "date": row.event_date.isoformat(),
+                    "slot": _hhmm(row.slot),
+                    "zip": row.zip,
+                    "zone": row.zone_id,
+                    "party": {"adults": row.adults, "kids": row.kids},
+                    "total_due_cents": row.total_due_cents,
+                    "deposit_due_cents": row.deposit_due_cents,
+                    "deposit_paid_cents": row.deposit_paid_cents,
+                    "reschedule_count": row.reschedule_count,
+                    "total_due": format_usd(row.total_due_cents),
+                    "deposit_due": format_usd(row.deposit_due_cents),
+                }
+                for row in rows
+            ],
+        }
+
+    def deposit_link(self, reference: str) -> str | None:
+        """The deposit payment URL the payments adapter returned for this booking, once it has run
+        (the outbox row's result carries it); None before that or when no adapter gives URLs."""
+        with self.uow_factory() as uow:
+            result = uow.conn.execute(
+                select(outbox.c.result)
+                .join(bookings, bookings.c.id == outbox.c.aggregate_id)
+                .where(
+                    bookings.c.reference == reference.strip().upper(),
+                    outbox.c.target == DEPOSIT_LINK,
+                    outbox.c.status == "done",
+                )
+                .order_by(outbox.c.created_at.desc())
+                .limit(1)
+            ).scalar()
+        url = result.get("url") if isinstance(result, dict) else None
+        return url if isinstance(url, str) and url else None
+
+
+def _hhmm(value: time) -> str:
+    return value.strftime("%H:%M")

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -133,3 +134,21 @@ def live_server(session_container: Container) -> Iterator[str]:
     yield base
     server.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def checkpoint_pool(database_url: str) -> Iterator[Any]:
+    """The agent's own connection pool for LangGraph checkpoints (schema `agent`, made by migration 0002)."""
+    from graph.checkpoint import open_pool
+
+    pool = open_pool(database_url, max_size=4)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def agent(checkpoint_pool: Any) -> Any:
+    """The thread graph compiled with the Postgres checkpointer on the test database."""
+    from graph.checkpoint import compile_graph
+
+    return compile_graph(checkpoint_pool)

@@ -6,7 +6,6 @@ The unique `(aggregate_id, version)` makes a concurrent writer that read the sam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -27,8 +26,11 @@ APPEND = (
 
 
 class EventStore:
+    """Appends are buffered and written in one statement when the unit of work commits (`flush`)."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.pending: list[tuple[Any, ...]] = []
 
     def append(
         self,
@@ -39,29 +41,33 @@ class EventStore:
         occurred_at: datetime,
         metadata: dict[str, Any] | None = None,
     ) -> int:
-        """Append `events` after `expected_version`; returns the new version."""
-        if not events:
-            return expected_version
-        rows = [
+        """Append `events` after `expected_version` (checked at `flush`); returns the new version."""
+        self.pending.extend(
             (
                 event.aggregate_type,
                 aggregate_id,
                 expected_version + i,
                 event.event_type,
-                jsonb(json.loads(json.dumps(event.payload(), default=str))),
+                jsonb(event.payload()),
                 jsonb(metadata or {}),
                 occurred_at,
             )
             for i, event in enumerate(events, start=1)
-        ]
+        )
+        return expected_version + len(events)
+
+    def flush(self) -> None:
+        """Write the buffered events; ConcurrencyConflict if another writer took one of their versions."""
+        if not self.pending:
+            return
+        rows, self.pending = self.pending, []
         try:
             # No savepoint: a conflict aborts the whole command anyway, and the bus retries it.
             executemany(self.conn, APPEND, rows)
         except psycopg.errors.UniqueViolation as error:
             if error.diag.constraint_name == "uq_domain_events_aggregate_version":
-                raise ConcurrencyConflict(f"aggregate {aggregate_id} moved past version {expected_version}") from None
+                raise ConcurrencyConflict("an aggregate moved past the version this command read") from None
             raise
-        return expected_version + len(events)
 
     def stream(self, aggregate_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(

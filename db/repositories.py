@@ -81,9 +81,17 @@ class CustomerRepository:
         return self._record(found[0]) if found else None
 
     def insert_if_absent(
-        self, *, first_name: str, last_name: str, email: str | None, phone: str | None
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        email: str | None,
+        phone: str | None,
+        consent_sms: bool = False,
+        version: int = 0,
     ) -> CustomerRecord | None:
-        """Insert a new customer; None when another transaction just created one with this contact."""
+        """Insert a new customer (at `version`, the one after the events the caller publishes for it);
+        None when a customer with this email or phone exists (or is being created concurrently)."""
         row_id = str(uuid.uuid4())
         created = execute(
             self.conn,
@@ -96,11 +104,13 @@ class CustomerRepository:
                 self.blind.of("email", email) if email else None,
                 self._enc("phone_enc", row_id, phone),
                 self.blind.of("phone", phone) if phone else None,
+                consent_sms,
+                version,
             ),
         ).fetchone()
         if created is None:
             return None
-        return CustomerRecord(row_id, first_name, last_name, email, phone, False, False, created.version)
+        return CustomerRecord(row_id, first_name, last_name, email, phone, consent_sms, False, version)
 
     def add_missing_contact(self, record: CustomerRecord, *, email: str | None, phone: str | None) -> None:
         """Attach an email or phone the customer did not have yet, unless someone else holds it."""
@@ -163,8 +173,9 @@ class CustomerRepository:
 
 
 INSERT_CUSTOMER = (
-    "INSERT INTO core.customers (id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING version"
+    "INSERT INTO core.customers"
+    " (id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx, consent_sms, version)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 CUSTOMER_COLUMNS = (
     "id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx,"

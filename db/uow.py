@@ -60,6 +60,7 @@ class UnitOfWork:
         return version
 
     def commit(self) -> None:
+        self.events.flush()
         self.tx.commit()
 
     def __exit__(

@@ -15,7 +15,7 @@ from domain.availability import ALTERNATIVE_SEARCH_DAYS
 from domain.booking import Booking
 from domain.commands import CancelBooking, CreateBooking, CustomerDetails, RescheduleBooking, UpdateConsent
 from domain.contact import normalize_email, normalize_phone
-from domain.errors import DomainError, NotFound, SlotUnavailable
+from domain.errors import ConcurrencyConflict, DomainError, NotFound, SlotUnavailable
 from domain.events import ConsentUpdated, DomainEvent, LeadCreated
 from domain.money import format_usd
 from domain.pricing import Party, quote
@@ -98,26 +98,32 @@ def _free_chef(
 
 def _find_or_create_customer(
     uow: UnitOfWork, ctx: ServiceContext, details: CustomerDetails, source: str
-) -> tuple[CustomerRecord, list[DomainEvent]]:
+) -> tuple[CustomerRecord, bool]:
+    """The customer with these contact details, and whether they were created just now (then their
+    row is already in its final state: consent given here and the version after their events)."""
     first = _text(details.first_name, field="customer.first_name", max_len=MAX_NAME)
     last = _text(details.last_name, field="customer.last_name", max_len=MAX_NAME)
     email = normalize_email(details.email, field="customer.email") if details.email else None
     phone = normalize_phone(details.phone, field="customer.phone") if details.phone else None
     if email is None and phone is None:
         raise DomainError("an email or a phone number is required", field="customer.email")
-    events: list[DomainEvent] = []
+    # Insert first: most bookings come from new customers, and a known contact only makes the
+    # insert do nothing (the unique blind indexes), after which the customer is looked up.
+    created = uow.customers.insert_if_absent(
+        first_name=first or "",
+        last_name=last or "",
+        email=email,
+        phone=phone,
+        consent_sms=details.consent_sms,
+        version=2 if details.consent_sms else 1,  # LeadCreated (+ ConsentUpdated)
+    )
+    if created is not None:
+        return created, True
     record = uow.customers.find(email=email, phone=phone)
-    if record is None:
-        record = uow.customers.insert_if_absent(first_name=first or "", last_name=last or "", email=email, phone=phone)
-        if record is not None:
-            events.append(LeadCreated(customer_id=record.id, source=source))
-        else:  # created concurrently by another request: use theirs
-            record = uow.customers.find(email=email, phone=phone)
-            if record is None:
-                raise DomainError("is already used by another customer", field="customer.phone")
-    else:
-        uow.customers.add_missing_contact(record, email=email, phone=phone)
-    return record, events
+    if record is None:  # the conflicting row is another transaction's, rolled back since: try again
+        raise ConcurrencyConflict("a customer with this contact was being created concurrently")
+    uow.customers.add_missing_contact(record, email=email, phone=phone)
+    return record, False
 
 
 def _publish_customer(
@@ -146,7 +152,7 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
         address = _text(req.address, field="address", max_len=MAX_ADDRESS)
         notes = _text(req.notes, field="notes", max_len=MAX_NOTES, required=False)
 
-    customer, customer_events = _find_or_create_customer(uow, ctx, cmd.customer, source)
+    customer, new_customer = _find_or_create_customer(uow, ctx, cmd.customer, source)
     chef_id = _free_chef(uow, ctx, zone.id, req.date, slot)
 
     booking = Booking.create(
@@ -169,12 +175,14 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     uow.bookings.add(booking, address=address or "", notes=notes, source=source, unit_prices=business.pricing.upgrades)
     uow.publish(booking.id, 0, booking.pending_events, at=at)
 
-    consent_values: dict[str, Any] = {}
-    if cmd.customer.consent_sms and not customer.consent_sms:
-        consent_values["consent_sms"] = True
+    customer_events: list[DomainEvent] = [LeadCreated(customer_id=customer.id, source=source)] if new_customer else []
+    if cmd.customer.consent_sms and (new_customer or not customer.consent_sms):
         customer_events.append(ConsentUpdated(customer_id=customer.id, channel="sms", granted=True, source=source))
         uow.customers.record_consent(customer.id, channel="sms", granted=True, source=source, at=at)
-    _publish_customer(uow, ctx, customer, customer_events, **consent_values)
+    if new_customer:
+        uow.publish(customer.id, 0, customer_events, at=at)
+    else:
+        _publish_customer(uow, ctx, customer, customer_events, consent_sms=True if customer_events else None)
 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(

@@ -219,9 +219,11 @@ def test_update_consent_records_the_ledger_and_state(container: Container) -> No
 def test_event_store_refuses_a_stale_expected_version(container: Container) -> None:
     created = container.bus.handle(create_booking_cmd()).body
     with container.uow() as uow, pytest.raises(ConcurrencyConflict):
-        EventStore(uow.conn).append(
+        store = EventStore(uow.conn)
+        store.append(
             created["customer_id"],
             0,  # the customer is already at version 1
             [LeadCreated(customer_id=created["customer_id"], source="web")],
             occurred_at=container.clock.now(),
         )
+        store.flush()

@@ -1,14 +1,17 @@
-"""Benchmark of `POST /commands/create-booking`: the real app, served by uvicorn in its own process,
-on a real Postgres, in a database created for the run and dropped at the end.
+"""Benchmark of `POST /commands/create-booking`: the real app, served by `api.serve` (one uvicorn
+process per core) in its own processes, on a real Postgres, in a database created for the run and
+dropped at the end.
 
 Phases (see bench/README.md):
   warm-up   a short closed loop, not reported;
   capacity  N concurrent clients (default 16) posting bookings back to back for --duration seconds;
-  direct    the "floor": N threads writing the same core rows straight through psycopg
-            (customer, booking, one domain event, two outbox rows; one transaction per booking);
+  direct    the "floor": N threads writing every row the command writes, in the same statements,
+            straight through psycopg (idempotency key, customer, booking, upgrades, events, read
+            models, outbox; one transaction per booking), without the reads, locks, HTTP or Python;
   latency   an open loop at a fixed offered rate (--rate), latency from each request's scheduled time.
 
-    .venv/bin/python bench/commands.py [--duration 20] [--rate 100] [--clients 16] [--admin-url URL]
+    .venv/bin/python bench/commands.py [--duration 20] [--rate 100] [--clients 16] [--workers N]
+        [--admin-url URL] [--business FILE]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import atexit
 import datetime as dt
 import itertools
+import json
 import math
 import os
 import shlex
@@ -35,6 +39,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -177,14 +182,55 @@ class Workload:
         return {"Idempotency-Key": str(uuid.uuid4())}, body
 
 
-async def post_booking(client: httpx.AsyncClient, workload: Workload) -> tuple[int, Callable[[], str]]:
+class LeanClient:
+    """A minimal HTTP/1.1 keep-alive client for the load generator. It shares the two cores with the
+    server under test, and httpx spent several times more CPU per request than this."""
+
+    def __init__(self, base_url: str, timeout: float = 60) -> None:
+        parsed = urlsplit(base_url)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.timeout = timeout
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post_json(self, path: str, body: Any, headers: dict[str, str]) -> tuple[int, bytes]:
+        payload = json.dumps(body).encode()
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\n{head}\r\n"
+        ).encode() + payload
+        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(request)
+            status, response = await asyncio.wait_for(self._read_response(reader), self.timeout)
+        except BaseException:
+            writer.close()
+            raise
+        self.idle.append((reader, writer))
+        return status, response
+
+    @staticmethod
+    async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0)
+        return status, await reader.readexactly(length)
+
+    async def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def post_booking(client: LeanClient, workload: Workload) -> tuple[int, Callable[[], str]]:
     headers, body = workload.next_request()
     try:
-        response = await client.post(ENDPOINT, json=body, headers=headers)
-    except httpx.HTTPError as error:
+        status, response = await client.post_json(ENDPOINT, body, headers)
+    except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as error:
         message = f"{type(error).__name__}: {error}"
         return 0, lambda: message
-    return response.status_code, lambda: response.text
+    return status, lambda: response.decode(errors="replace")
 
 
 # ------------------------------------------------------------------------------ phases over HTTP
@@ -193,19 +239,19 @@ async def post_booking(client: httpx.AsyncClient, workload: Workload) -> tuple[i
 async def closed_loop(base_url: str, clients: int, duration: float, workload: Workload, name: str) -> PhaseResult:
     """`clients` clients, each sending its next request as soon as the previous one answered."""
     result = PhaseResult(name)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-        start = time.perf_counter()
-        deadline = start + duration
+    client = LeanClient(base_url)
+    start = time.perf_counter()
+    deadline = start + duration
 
-        async def one_client() -> None:
-            while time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                status, detail = await post_booking(client, workload)
-                result.record(time.perf_counter() - sent, status, 201, detail)
+    async def one_client() -> None:
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            status, detail = await post_booking(client, workload)
+            result.record(time.perf_counter() - sent, status, 201, detail)
 
-        await asyncio.gather(*(one_client() for _ in range(clients)))
-        result.elapsed = time.perf_counter() - start
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    result.elapsed = time.perf_counter() - start
+    await client.close()
     return result
 
 
@@ -214,28 +260,28 @@ async def open_loop(base_url: str, rate: float, duration: float, workload: Workl
     from that scheduled time, so time spent queued (client or server side) is included."""
     result = PhaseResult(name)
     total = max(1, round(rate * duration))
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
     send_lag: list[float] = []
     last_done = 0.0
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+    client = LeanClient(base_url)
 
-        async def one(scheduled: float) -> None:
-            nonlocal last_done
-            send_lag.append(time.perf_counter() - scheduled)
-            status, detail = await post_booking(client, workload)
-            done = time.perf_counter()
-            last_done = max(last_done, done)
-            result.record(done - scheduled, status, 201, detail)
+    async def one(scheduled: float) -> None:
+        nonlocal last_done
+        send_lag.append(time.perf_counter() - scheduled)
+        status, detail = await post_booking(client, workload)
+        done = time.perf_counter()
+        last_done = max(last_done, done)
+        result.record(done - scheduled, status, 201, detail)
 
-        tasks: list[asyncio.Task[None]] = []
-        t0 = time.perf_counter() + 0.05
-        for i in range(total):
-            scheduled = t0 + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(scheduled)))
-        await asyncio.gather(*tasks)
+    tasks: list[asyncio.Task[None]] = []
+    t0 = time.perf_counter() + 0.05
+    for i in range(total):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    await client.close()
     result.elapsed = last_done - t0
     result.extra["send_lag_p99_ms"] = percentile(send_lag, 99) * 1000
     return result
@@ -286,7 +332,8 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
         )
         conn.execute(
             "INSERT INTO core.customers (id, first_name_enc, last_name_enc, email_enc, email_bidx,"
-            " phone_enc, phone_bidx) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING version",
+            " phone_enc, phone_bidx, consent_sms, version) VALUES (%s, %s, %s, %s, %s, %s, %s, false, 1)"
+            " ON CONFLICT DO NOTHING RETURNING id",
             (
                 customer_id,
                 fake_ciphertext("Direct"),
@@ -353,7 +400,6 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
             "INSERT INTO events.domain_events (aggregate_type, aggregate_id, version, event_type, payload,"
             " metadata, occurred_at) VALUES (%s, %s, %s, %s, %s, '{}', %s)"
         )
-        conn.execute(insert_event, ("booking", booking_id, 1, "BookingCreated", Jsonb(payload), now))
         conn.execute(
             "INSERT INTO read.schedule_board (booking_id, reference, chef_id, chef_name, event_date, slot, zone_id,"
             " guests, status, total_due_cents, deposit_due_cents, updated_at) VALUES (%s, %s, %s,"
@@ -372,11 +418,14 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
             (customer_id, day, now),
         )
         lead = {"customer_id": str(customer_id), "source": "web"}
-        conn.execute(insert_event, ("customer", customer_id, 1, "LeadCreated", Jsonb(lead), now))
-        conn.execute("INSERT INTO read.customer_360 (customer_id) VALUES (%s) ON CONFLICT DO NOTHING", (customer_id,))
-        conn.execute(
-            "UPDATE core.customers SET version = 1, updated_at = %s WHERE id = %s AND version = 0", (now, customer_id)
+        conn.cursor().executemany(  # the command writes all its events in one statement at commit
+            insert_event,
+            [
+                ("booking", booking_id, 1, "BookingCreated", Jsonb(payload), now),
+                ("customer", customer_id, 1, "LeadCreated", Jsonb(lead), now),
+            ],
         )
+        conn.execute("INSERT INTO read.customer_360 (customer_id) VALUES (%s) ON CONFLICT DO NOTHING", (customer_id,))
         message = {"booking_id": str(booking_id), "reference": reference}
         conn.execute(
             "INSERT INTO events.outbox (target, payload, aggregate_id, max_attempts) VALUES (%s, %s, %s, 8),"

@@ -199,7 +199,21 @@ class LeanClient:
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n{head}\r\n"
         ).encode() + payload
-        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        while self.idle:
+            # A kept-alive connection the server closed while idle (uvicorn: after 5 s) fails before any
+            # byte of the response: send again on another one (the Idempotency-Key makes that safe).
+            reader, writer = self.idle.pop()
+            try:
+                return await self._exchange(reader, writer, request)
+            except (asyncio.IncompleteReadError, ConnectionError) as error:
+                if isinstance(error, asyncio.IncompleteReadError) and error.partial:
+                    raise
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return await self._exchange(reader, writer, request)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> tuple[int, bytes]:
         try:
             writer.write(request)
             status, response = await asyncio.wait_for(self._read_response(reader), self.timeout)

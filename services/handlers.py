@@ -239,20 +239,28 @@ def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
 
 
 def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    """Record an opt-in or opt-out. A phone or email we have never seen is recorded too, as a new
+    contact-only customer: carriers and the TCPA expect a STOP from any number to be honoured."""
     source = _source(cmd.source)
     if cmd.channel not in CONSENT_CHANNELS:
         raise DomainError(f"must be one of {', '.join(CONSENT_CHANNELS)}", field="channel")
+    at = ctx.clock.now()
+    events: list[DomainEvent] = []
     if cmd.customer_id:
         record = uow.customers.get(cmd.customer_id)
+        if record is None:
+            raise NotFound("no such customer", field="customer_id")
     else:
         email = normalize_email(cmd.email) if cmd.email else None
         phone = normalize_phone(cmd.phone) if cmd.phone else None
         if email is None and phone is None:
             raise DomainError("give customer_id, phone or email", field="customer_id")
         record = uow.customers.find(email=email, phone=phone)
-    if record is None:
-        raise NotFound("no such customer", field="customer_id")
-    at = ctx.clock.now()
+        if record is None:
+            record = uow.customers.insert_if_absent(first_name="", last_name="", email=email, phone=phone)
+            if record is None:  # created concurrently: the bus runs the command again
+                raise ConcurrencyConflict("a customer with this contact was being created concurrently")
+            events.append(LeadCreated(customer_id=record.id, source=source))
     uow.customers.record_consent(
         record.id,
         channel=cmd.channel,
@@ -261,8 +269,8 @@ def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> 
         at=at,
         source_message_id=cmd.source_message_id,
     )
-    event = ConsentUpdated(customer_id=record.id, channel=cmd.channel, granted=cmd.granted, source=source)
-    _publish_customer(uow, ctx, record, [event], **{f"consent_{cmd.channel}": cmd.granted})
+    events.append(ConsentUpdated(customer_id=record.id, channel=cmd.channel, granted=cmd.granted, source=source))
+    _publish_customer(uow, ctx, record, events, **{f"consent_{cmd.channel}": cmd.granted})
     return {"customer_id": record.id, "channel": cmd.channel, "granted": cmd.granted}
 
 

@@ -162,7 +162,14 @@ def test_update_consent_over_http(client: TestClient) -> None:
     unknown = post(
         client, "/commands/update-consent", {"channel": "sms", "granted": False, "phone": "+19165550999"}, "u2"
     )
-    assert unknown.status_code == 404
+    assert unknown.status_code == 200  # a STOP from any number is honoured
+    missing = post(
+        client,
+        "/commands/update-consent",
+        {"channel": "sms", "granted": False, "customer_id": "00000000-0000-0000-0000-000000000000"},
+        "u3",
+    )
+    assert missing.status_code == 404
 
 
 def test_quote_query(client: TestClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -210,10 +211,26 @@ def test_update_consent_records_the_ledger_and_state(container: Container) -> No
     assert rows(container, select(customer_360.c.consent_sms))[0][0] is False
 
     with pytest.raises(NotFound):
-        container.bus.handle(UpdateConsent(channel="sms", granted=True, source="sms", phone="+19165559999"))
+        container.bus.handle(UpdateConsent(channel="sms", granted=False, source="sms", customer_id=str(uuid.uuid4())))
     with pytest.raises(DomainError) as caught:
         container.bus.handle(UpdateConsent(channel="fax", granted=True, source="sms", phone="+19165550123"))
     assert caught.value.field == "channel"
+
+
+def test_a_stop_from_an_unknown_number_is_recorded(container: Container) -> None:
+    result = container.bus.handle(
+        UpdateConsent(channel="sms", granted=False, source="sms", phone="(916) 555-0999", source_message_id="rc-9")
+    ).body
+    with container.uow() as uow:
+        record = uow.customers.find(phone="+19165550999")
+    assert record is not None and record.id == result["customer_id"]
+    assert (record.first_name, record.consent_sms) == ("", False)
+    assert events_of(container, record.id) == [(1, "LeadCreated"), (2, "ConsentUpdated")]
+    ledger = rows(container, select(consents.c.granted, consents.c.source_message_id))
+    assert [tuple(r) for r in ledger] == [(False, "rc-9")]
+    # the same number booking later is the same customer, with the opt-out kept
+    created = container.bus.handle(create_booking_cmd(email="new@example.com", phone="+19165550999")).body
+    assert created["customer_id"] == record.id
 
 
 def test_event_store_refuses_a_stale_expected_version(container: Container) -> None:

@@ -7,12 +7,16 @@ arithmetic on money.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from domain.business import Business
 from domain.money import format_usd
+
+from .understanding.numbers import TENS, UNITS
 
 UPGRADE_NAMES = {
     "filet_mignon": "filet mignon",
@@ -422,3 +426,102 @@ def cancelled(result: Mapping[str, Any]) -> str:
 
 def kept() -> str:
     return "Okay, I've left your booking as it is. Anything else I can help with?"
+
+
+# --- grounding: a phrased reply states only numbers it was given ----------------------------------
+
+_WORD_VALUES = {w: n for w, n in UNITS.items() if w != "one"} | TENS | {"hundred": 100, "dozen": 12}
+_TENS_ALT = "|".join(TENS)
+_UNITS_ALT = "|".join(sorted((w for w, n in UNITS.items() if 1 <= n <= 9), key=len, reverse=True))
+# One scan, most specific first; each kind of token is compared as its own kind ("$45" is not "45").
+_FACT = re.compile(
+    r"(?P<url>https?://[^\s<>\"')]+)"
+    r"|(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)"
+    r"|\$\s?(?P<money>\d[\d,]*(?:\.\d+)?)"
+    r"|(?<![\w:])(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s?(?P<half>am|pm|a\.m\.|p\.m\.)(?!\w)"
+    r"|(?<![\w/-])(?P<code>(?=[a-z0-9]*[a-z])(?=[a-z0-9-]*\d)[a-z0-9]+(?:-[a-z0-9]+)+|\d+(?:[/-]\d+)+)(?![\w/-])"
+    r"|(?<![\w.,])(?P<number>\d[\d,]*(?:\.\d+)?)(?:st|nd|rd|th)?(?![\d\w])"
+    rf"|\b(?P<words>(?:{_TENS_ALT})(?:[\s-]+(?:{_UNITS_ALT}))?|"
+    + "|".join(sorted(_WORD_VALUES, key=len, reverse=True))
+    + r")\b",
+    re.IGNORECASE,
+)
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        return None
+
+
+def _number_key(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else str(value.normalize())
+
+
+def number_facts(text: str) -> set[tuple[str, str]]:
+    """The numbers a text states, as (kind, canonical value): money `$1,200.00` -> ("money", "1200.00"),
+    times `6 pm` -> ("time", "6:00pm"), codes and links (a booking reference, a date like 12/26, a
+    phone's 555-0123, a URL) verbatim, plain numbers and number words ("fifteen") by value."""
+    found: set[tuple[str, str]] = set()
+    for match in _FACT.finditer(text):
+        if match.group("url"):
+            found.add(("code", match.group("url").rstrip(".,;:!?").lower()))
+        elif match.group("email"):
+            found.add(("code", match.group("email").rstrip(".").lower()))
+        elif match.group("money"):
+            amount = _decimal(match.group("money").rstrip(".,"))
+            if amount is not None:
+                found.add(("money", str(amount.quantize(Decimal("0.01")))))
+        elif match.group("hour"):
+            half = match.group("half").lower().replace(".", "")
+            found.add(("time", f"{int(match.group('hour'))}:{match.group('minute') or '00'}{half}"))
+        elif match.group("code"):
+            found.add(("code", match.group("code").lower()))
+        elif match.group("number"):
+            value = _decimal(match.group("number"))
+            if value is not None:
+                found.add(("number", _number_key(value)))
+        elif match.group("words"):
+            parts = re.split(r"[\s-]+", match.group("words").lower())
+            found.add(("number", str(sum(_WORD_VALUES.get(part, UNITS.get(part, 0)) for part in parts))))
+    return found
+
+
+def numbers_are_grounded(reply: str, allowed: set[str]) -> bool:
+    """Every dollar amount, number, time, reference and link in `reply` appears in one of the
+    `allowed` texts (the template reply, tool results, business-file facts). A model that rephrases
+    a reply may reorder and reword; it may not state a number it was not given."""
+    given: set[tuple[str, str]] = set()
+    for text in allowed:
+        given |= number_facts(text)
+    numbers_given = {value for kind, value in given if kind == "number"}
+    for kind, value in number_facts(reply):
+        if (kind, value) in given:
+            continue
+        if kind == "number" and value in numbers_given:
+            continue
+        return False
+    return True
+
+
+def keeps_key_facts(template: str, reply: str) -> bool:
+    """The reply still states every dollar amount, time, reference, date and link of the template,
+    so a rephrasing cannot drop the total or the payment link."""
+    needed = {fact for fact in number_facts(template) if fact[0] != "number"}
+    return needed <= number_facts(reply)
+
+
+def fact_texts(facts: Iterable[object]) -> set[str]:
+    """Strings of tool results and business facts, flattened (dicts and lists to their values)."""
+    out: set[str] = set()
+    stack: list[object] = list(facts)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif item is not None:
+            out.add(str(item))
+    return out

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.channels.routes import router as channels_router
 from api.commands.routes import router as commands_router
 from api.deps import ContainerDep
 from api.errors import error_body, install_error_handlers
@@ -27,7 +28,10 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = worker_threads
-        yield
+        try:
+            yield
+        finally:
+            container.close_agent()  # the checkpoint and thread-lock pools, if a chat opened them
 
     app = FastAPI(
         lifespan=lifespan,
@@ -39,6 +43,7 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     install_error_handlers(app)
     app.include_router(commands_router)
     app.include_router(queries_router)
+    app.include_router(channels_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(container: ContainerDep) -> Any:

@@ -68,12 +68,19 @@ class FieldCipher:
             raise PiiKeyError(f"PII_ACTIVE_KEY_ID: {self.active_key_id!r} is not one of PII_KEYS")
 
     def encrypt(self, plaintext: str, *, table: str, column: str, row_id: str) -> bytes:
-        key_id = self.active_key_id.encode()
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext.encode(), aad(table, column, row_id))
-        return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
+        return self.seal(plaintext.encode(), aad(table, column, row_id))
 
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: str) -> str:
+        return self.open(blob, aad(table, column, row_id)).decode()
+
+    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
+        """AES-GCM under the active key, in this module's layout (key id, nonce, ciphertext+tag)."""
+        key_id = self.active_key_id.encode()
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext, associated)
+        return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
+
+    def open(self, blob: bytes, associated: bytes) -> bytes:
         if not blob or blob[0] != FORMAT_VERSION:
             raise ValueError("unknown ciphertext format")
         id_len = blob[1]
@@ -83,7 +90,7 @@ class FieldCipher:
         key = self.keys.get(key_id)
         if key is None:
             raise ValueError(f"no key {key_id!r} to decrypt with")
-        return AESGCM(key).decrypt(nonce, sealed, aad(table, column, row_id)).decode()
+        return AESGCM(key).decrypt(nonce, sealed, associated)
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.sql import execute
-from db.tables import bookings, chefs, customer_360, payments_feed, schedule_board
+from db.tables import bookings, chefs, customer_360, inbox_threads, payments_feed, schedule_board
 from domain.booking import ACTIVE_STATUSES
 from domain.events import (
     BookingCancelled,
@@ -23,6 +23,11 @@ from domain.events import (
     ConsentUpdated,
     DomainEvent,
     LeadCreated,
+    MessageReceived,
+    ReplyRecorded,
+    ThreadHandedBack,
+    ThreadHandedOff,
+    ThreadStarted,
 )
 
 Projection = Callable[[Connection, DomainEvent, datetime], None]
@@ -155,7 +160,64 @@ def _customer_of(conn: Connection, booking_id: str) -> str:
     return str(conn.execute(select(bookings.c.customer_id).where(bookings.c.id == booking_id)).scalar_one())
 
 
+# read.inbox_threads: `unread_count` counts customer messages since the last reply (by anyone);
+# `waiting_since` is when the customer started waiting for a person (handoff, or a message in human
+# mode), cleared by a staff reply or a hand back.
+def thread_started(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadStarted)
+    execute(
+        conn,
+        "INSERT INTO read.inbox_threads (thread_id, customer_id, channel, mode, status, unread_count)"
+        " VALUES (%s, %s, %s, 'ai', 'open', 0) ON CONFLICT DO NOTHING",
+        (event.thread_id, event.customer_id, event.channel),
+    )
+
+
+def message_received(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, MessageReceived)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET unread_count = unread_count + 1, last_message_at = %(at)s,"
+        " customer_id = COALESCE(customer_id, %(customer)s),"
+        " waiting_since = CASE WHEN mode = 'human' THEN COALESCE(waiting_since, %(at)s) ELSE waiting_since END"
+        " WHERE thread_id = %(thread)s",
+        {"at": at, "customer": event.customer_id, "thread": event.thread_id},
+    )
+
+
+def reply_recorded(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ReplyRecorded)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET unread_count = 0, last_message_at = %(at)s,"
+        " waiting_since = CASE WHEN %(staff)s THEN NULL ELSE waiting_since END WHERE thread_id = %(thread)s",
+        {"at": at, "staff": event.author == "staff", "thread": event.thread_id},
+    )
+
+
+def thread_handed_off(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadHandedOff)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET mode = 'human', waiting_since = COALESCE(waiting_since, %s)"
+        " WHERE thread_id = %s",
+        (at, event.thread_id),
+    )
+
+
+def thread_handed_back(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadHandedBack)
+    execute(
+        conn, "UPDATE read.inbox_threads SET mode = 'ai', waiting_since = NULL WHERE thread_id = %s", (event.thread_id,)
+    )
+
+
 PROJECTIONS: dict[type[DomainEvent], Projection] = {
+    ThreadStarted: thread_started,
+    MessageReceived: message_received,
+    ReplyRecorded: reply_recorded,
+    ThreadHandedOff: thread_handed_off,
+    ThreadHandedBack: thread_handed_back,
     LeadCreated: lead_created,
     ConsentUpdated: consent_updated,
     BookingCreated: booking_created,
@@ -171,5 +233,5 @@ def project(conn: Connection, event: DomainEvent, at: datetime) -> None:
 
 
 def clear_read_models(conn: Connection) -> None:
-    for table in (schedule_board, payments_feed, customer_360):
+    for table in (schedule_board, payments_feed, customer_360, inbox_threads):
         conn.execute(delete(table))

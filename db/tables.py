@@ -15,6 +15,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -174,13 +175,18 @@ message_threads = Table(
     Column("customer_id", UUID(as_uuid=False), ForeignKey("core.customers.id")),
     Column("channel", String(8), nullable=False),
     Column("contact_bidx", LargeBinary),  # phone (sms) or web session, blind-indexed
+    Column("contact_enc", LargeBinary),  # the same, encrypted: whom an SMS reply goes to
     Column("mode", String(8), nullable=False, server_default=text("'ai'")),
     Column("status", String(16), nullable=False, server_default=text("'open'")),
+    Column("handoff_reason", String(32)),  # why the thread is in human mode
+    Column("version", Integer, nullable=False, server_default=text("0")),  # the thread's events so far
     _created(),
     CheckConstraint("channel IN ('sms', 'web')", name="channel_known"),
     CheckConstraint("mode IN ('ai', 'human')", name="mode_known"),
     schema="core",
 )
+# One thread per channel identity: two first messages from one phone or session meet here.
+Index("uq_message_threads_channel_contact", message_threads.c.channel, message_threads.c.contact_bidx, unique=True)
 
 messages = Table(
     "messages",
@@ -192,11 +198,16 @@ messages = Table(
     Column("body_enc", LargeBinary, nullable=False),
     Column("provider", String(32)),
     Column("provider_message_id", Text),
+    # Store order: transcripts and turns follow it (created_at is the transaction's start, ties).
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column("in_reply_to", UUID(as_uuid=False), ForeignKey("core.messages.id")),  # out: the message answered
+    Column("handled_at", DateTime(timezone=True)),  # in: when its turn ran (or staff mode took it)
     _created(),
     UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_message"),
     schema="core",
 )
 Index("ix_messages_thread_created", messages.c.thread_id, messages.c.created_at)
+Index("ix_messages_thread_seq", messages.c.thread_id, messages.c.seq)
 
 # ---------------------------------------------------------------- events
 domain_events = Table(

@@ -16,6 +16,7 @@ from db.outbox import Outbox
 from db.pii import BlindIndex, FieldCipher
 from db.projections import project
 from db.repositories import BookingRepository, ChefRepository, CustomerRepository
+from db.threads import ThreadRepository
 from domain.business import Business
 from domain.events import DomainEvent
 
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.customers = CustomerRepository(self.conn, self.cipher, self.blind)
         self.bookings = BookingRepository(self.conn, self.cipher)
         self.chefs = ChefRepository(self.conn, self.business)
+        self.threads = ThreadRepository(self.conn, self.cipher, self.blind)
         self.events = EventStore(self.conn)
         self.outbox = Outbox(self.conn, self.outbox_max_attempts)
         self.idempotency = IdempotencyStore(self.conn)

@@ -98,3 +98,67 @@ class BookingCancelled(DomainEvent):
     @property
     def aggregate_id(self) -> str:
         return self.booking_id
+
+
+# Threads: ids and facts only; a message's text lives encrypted in core.messages, never in an event.
+@dataclass(frozen=True)
+class ThreadStarted(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    channel: str
+    customer_id: str | None
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class MessageReceived(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    message_id: str
+    channel: str
+    provider: str | None
+    mode: str  # the thread's mode when it arrived: in human mode it waits for staff
+    customer_id: str | None
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ReplyRecorded(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    message_id: str
+    author: str
+    in_reply_to: str | None
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadHandedOff(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    reason: str
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadHandedBack(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id

@@ -36,7 +36,7 @@ from tools import (
     update_sms_consent,
 )
 
-from .context import Context
+from .context import Context, context_of
 from .state import PendingQuestion, State
 
 NO_PROGRESS_LIMIT = 3  # turns in a row without progress before a person takes over
@@ -112,11 +112,11 @@ def _slots(state: State) -> dict[str, Any]:
 
 
 def _business(runtime: Runtime[Context]) -> Business:
-    return runtime.context.container.business
+    return context_of(runtime).container.business
 
 
 def _today(runtime: Runtime[Context]) -> Date:
-    container = runtime.context.container
+    container = context_of(runtime).container
     return calendar.local_today(container.clock.now(), container.business.timezone)
 
 
@@ -228,7 +228,7 @@ def missing_field(slots: Mapping[str, Any], channel: str) -> PendingQuestion | N
 def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Read the customer's message against what the conversation knows and what was asked, and
     update the slots, the flow, the progress counter and (when a person should take over) the reason."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     business = ctx.container.business
     text = _text_of(state)
     pending = state.get("pending")
@@ -393,13 +393,13 @@ def _handoff_reason(
 
 def opt_out(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """STOP (or a synonym) by SMS: record the opt-out and confirm once; the agent is silent after."""
-    update_sms_consent.invoke({"granted": False, "caller": runtime.context.caller})
+    update_sms_consent.invoke({"granted": False, "caller": context_of(runtime).caller})
     return reply(state, wording.opted_out(_business(runtime)), opted_out=True, pending=None)
 
 
 def opt_in(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """START by SMS: record the opt-in and say so."""
-    update_sms_consent.invoke({"granted": True, "caller": runtime.context.caller})
+    update_sms_consent.invoke({"granted": True, "caller": context_of(runtime).caller})
     return reply(state, wording.opted_in(_business(runtime)), opted_out=False)
 
 
@@ -442,7 +442,7 @@ def wrap_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def escalate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Hand the thread to staff and tell the customer someone will follow up."""
     reason = state.get("handoff_reason") or "customer_asked"
-    handoff_to_staff.invoke({"reason": reason, "note": _text_of(state)[:200], "caller": runtime.context.caller})
+    handoff_to_staff.invoke({"reason": reason, "note": _text_of(state)[:200], "caller": context_of(runtime).caller})
     return reply(state, wording.handoff(reason, _business(runtime)), handoff_reason=reason, no_progress=0)
 
 
@@ -452,7 +452,7 @@ def handoff(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     Nothing before `interrupt()` has side effects, since the node runs again from the top on resume.
     """
     reason = state.get("handoff_reason") or "customer_asked"
-    interrupt({"reason": reason, "thread_id": runtime.context.thread_id})
+    interrupt({"reason": reason, "thread_id": context_of(runtime).thread_id})
     updates: dict[str, Any] = {"handoff_reason": None, "no_progress": 0}
     if state.get("pending") in ("confirm", "manage_confirm"):
         # A "yes" after staff talked to the customer may answer them, not our old summary: show it again first.
@@ -470,7 +470,7 @@ def handoff(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def check_date_and_time(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Check the date (and time, and ZIP when known) with check_availability; explain a date out
     of the window, map an off-slot time to the nearest offered ones, offer alternatives to a taken slot."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     business = ctx.container.business
     slots = _slots(state)
     result = check_availability.invoke(
@@ -519,7 +519,7 @@ def _availability_problem(
 
 def price_party(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Quote the party with quote_price whenever the party, ZIP or upgrades change."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     business = ctx.container.business
     slots = _slots(state)
     key = quote_key(slots)
@@ -552,7 +552,7 @@ def price_party(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def ask_next(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Intake: ask for the next missing piece (one or two at a time), never something already known."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     business = ctx.container.business
     slots = _slots(state)
     options = state.get("alternatives") or []
@@ -568,7 +568,7 @@ def ask_next(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def confirm(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """The summary with the total and deposit exactly as quote_price returned them; asks for a yes."""
     quote = state.get("quote") or {}
-    return reply(state, wording.summary(_slots(state), quote, runtime.context.channel), pending="confirm")
+    return reply(state, wording.summary(_slots(state), quote, context_of(runtime).channel), pending="confirm")
 
 
 def decline(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -585,7 +585,7 @@ def book(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     from the checkpointed state: a replay of this node (a retry, a crash before the checkpoint,
     time travel) sends the same key and gets the first booking back instead of a second one.
     """
-    ctx = runtime.context
+    ctx = context_of(runtime)
     slots = _slots(state)
     attempt = state.get("attempt", 0)
     result = create_booking.invoke(
@@ -646,7 +646,7 @@ def book(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def send_payment_link(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Tell the customer they are booked, with the reference, total and the deposit link."""
     booking = state.get("booking") or {}
-    link = create_payment_link.invoke({"reference": booking["reference"], "caller": runtime.context.caller})
+    link = create_payment_link.invoke({"reference": booking["reference"], "caller": context_of(runtime).caller})
     shown = link if link.get("ok") else None
     return reply(state, wording.booked(booking, shown), payment_link=shown)
 
@@ -657,7 +657,7 @@ def send_payment_link(state: State, runtime: Runtime[Context]) -> dict[str, Any]
 def manage(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """Reschedule or cancel an existing booking: find it (SMS: by the sender's phone; web: email plus
     reference), gather and check the new date and time, then ask for a yes before acting."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     business = ctx.container.business
     heard = _heard(state)
     slots = _slots(state)
@@ -745,7 +745,7 @@ def _booking_not_found(state: State, plan: dict[str, Any], channel: str) -> dict
 
 def change_booking(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     """After the customer's yes: reschedule or cancel through the tools (idempotent like `book`)."""
-    ctx = runtime.context
+    ctx = context_of(runtime)
     plan = dict(state.get("manage") or {})
     booking = plan["booking"]
     attempt = state.get("attempt", 0)

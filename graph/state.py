@@ -6,10 +6,11 @@ readable and never depend on our classes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic (the server's input/output schemas) needs it before 3.12
 
 Flow = Literal["book", "manage"]
 

@@ -3,8 +3,10 @@ settings. The app, the CLI, the tests and the benchmarks all wire through here."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -20,6 +22,9 @@ from services.context import ServiceContext
 from services.outbox_dispatcher import OutboxDispatcher, Target
 from services.queries import Queries
 
+if TYPE_CHECKING:  # the graph imports this module: only the type here, the runtime lazily below
+    from services.conversations import AgentRuntime
+
 LOGGING_TARGETS: dict[str, Target] = {
     name: log_only
     for name in (
@@ -28,6 +33,8 @@ LOGGING_TARGETS: dict[str, Target] = {
         handlers.NOTIFY_CONFIRMED,
         handlers.NOTIFY_RESCHEDULED,
         handlers.NOTIFY_CANCELLED,
+        handlers.SEND_SMS,
+        handlers.NOTIFY_STAFF_HANDOFF,
     )
 }
 
@@ -43,11 +50,30 @@ class Container:
     queries: Queries
     dispatcher: OutboxDispatcher
     outbox_max_attempts: int
+    _agent: AgentRuntime | None = field(default=None, repr=False)
+    _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(
             self.engine, self.cipher, self.blind, self.business, outbox_max_attempts=self.outbox_max_attempts
         )
+
+    def agent(self) -> AgentRuntime:
+        """The process's agent runtime (the checkpointed graph, its pool, the thread-lock pool), made
+        on first use: the commands-only paths and the benchmarks never open it."""
+        with self._agent_lock:
+            if self._agent is None:
+                from services.conversations import AgentRuntime
+
+                self._agent = AgentRuntime(self.engine.url.render_as_string(hide_password=False), self.cipher)
+            return self._agent
+
+    def close_agent(self) -> None:
+        """Close the agent runtime's pools (app shutdown); a later use opens them again."""
+        with self._agent_lock:
+            agent, self._agent = self._agent, None
+        if agent is not None:
+            agent.close()
 
 
 def bootstrap(

@@ -1,18 +1,24 @@
-"""`hibachi` command line: run the app, migrate, load the business file, run an outbox worker.
+"""`hibachi` command line: run the app, migrate, load the business file, run an outbox worker, chat.
 
 `hibachi run` is what `make run` calls: with DATABASE_URL unset it starts the embedded Postgres
 under `.data/pg`; with no keys in the environment it generates local ones in `.data/keys.env`
 (and says so); then it migrates, loads the business file and serves on HOST:PORT.
+
+`hibachi chat` talks to the agent in the terminal through the same channel path as the web widget
+(the real graph and database, prepared the same way): `--sms PHONE` chats as that phone over SMS;
+`/state` prints what the agent knows so far, `/quit` (or end of input) exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
@@ -125,24 +131,87 @@ def cmd_outbox_worker(settings: Settings) -> None:
     stop.set()
 
 
+def cmd_chat(settings: Settings, *, sms: str | None = None, session: str | None = None) -> None:
+    from domain.contact import normalize_phone
+    from domain.errors import DomainError
+    from services.conversations import handle_inbound, thread_slots
+
+    logging.getLogger().setLevel(logging.WARNING)  # the conversation, not the logs, on the terminal
+    try:
+        phone = normalize_phone(sms, field="--sms") if sms else None
+    except DomainError as error:
+        raise SettingsError(f"{error.field}: {error.message}") from None
+    container = prepare(settings)
+    contact = phone or session or f"cli-{uuid.uuid4().hex}"
+    thread_id: str | None = None
+    print(
+        f"chatting with {container.business.name} over {'SMS as ' + phone if phone else 'web'};"
+        " /state shows what the agent knows, /quit exits",
+        flush=True,
+    )
+    try:
+        while True:
+            try:
+                said = input("you> ").strip()
+            except EOFError:
+                print()
+                break
+            if not said:
+                continue
+            if said in ("/quit", "/exit"):
+                break
+            if said == "/state":
+                slots = thread_slots(container, thread_id) if thread_id else {}
+                print(json.dumps(slots, indent=2, sort_keys=True, default=str), flush=True)
+                continue
+            try:
+                result = handle_inbound(
+                    container,
+                    channel="sms" if phone else "web",
+                    contact=contact,
+                    text=said,
+                    provider="cli" if phone else None,
+                    provider_message_id=uuid.uuid4().hex if phone else None,
+                )
+            except DomainError as error:
+                print(f"(not sent: {error.field + ': ' if error.field else ''}{error.message})", flush=True)
+                continue
+            thread_id = result.thread_id
+            if result.reply is not None:
+                print(f"agent> {result.reply}", flush=True)
+            elif result.mode == "human":
+                print("(staff have this conversation: the agent stays silent)", flush=True)
+            else:
+                print("(no reply)", flush=True)
+    finally:
+        container.close_agent()
+        container.engine.dispose()
+
+
 COMMANDS = {
     "run": cmd_run,
     "migrate": cmd_migrate,
     "load-business": cmd_load_business,
     "outbox-worker": cmd_outbox_worker,
+    "chat": cmd_chat,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hibachi", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")
+    parser.add_argument("--session", metavar="ID", help="chat: continue this web session (default: a new one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
     try:
         ensure_local_keys(data_dir)
         settings = load_settings()
-        COMMANDS[args.command](settings)
+        if args.command == "chat":
+            cmd_chat(settings, sms=args.sms, session=args.session)
+        else:
+            COMMANDS[args.command](settings)
     except (SettingsError, BusinessFileError) as error:
         print(f"hibachi: {error}", file=sys.stderr)
         return 2

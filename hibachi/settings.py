@@ -4,8 +4,9 @@ start-up with one line naming it (`SettingsError`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, parse_keyring
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     run_outbox_in_process: bool = True
+    agent_engine: Literal["rules", "llm"] = Field(default="rules", description="understanding engine")
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1)
+    llm_base_url: str | None = Field(default=None, description="any OpenAI-compatible server; unset means OpenAI")
+    llm_api_key: SecretStr | None = Field(default=None, validate_default=True)
+    llm_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    llm_max_retries: int = Field(default=1, ge=0, le=10)
+    llm_phrase_replies: bool = Field(default=False, description="with engine llm: let the model phrase replies")
 
     @field_validator("database_url")
     @classmethod
@@ -43,6 +51,24 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("llm_api_key")
+    @classmethod
+    def key_for_llm(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            value = None
+        if value is None and info.data.get("agent_engine") == "llm":
+            raise ValueError("required when AGENT_ENGINE is llm")
         return value
 
     @field_validator("pii_keys")

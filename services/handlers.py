@@ -9,14 +9,34 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from db.repositories import CustomerRecord
+from db.threads import ThreadRecord
 from db.uow import UnitOfWork
 from domain import availability
 from domain.availability import ALTERNATIVE_SEARCH_DAYS
 from domain.booking import Booking
-from domain.commands import CancelBooking, CreateBooking, CustomerDetails, RescheduleBooking, UpdateConsent
+from domain.commands import (
+    CancelBooking,
+    CreateBooking,
+    CustomerDetails,
+    HandBackThread,
+    HandOffThread,
+    ReceiveMessage,
+    RecordReply,
+    RescheduleBooking,
+    UpdateConsent,
+)
 from domain.contact import normalize_email, normalize_phone
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, SlotUnavailable
-from domain.events import ConsentUpdated, DomainEvent, LeadCreated
+from domain.events import (
+    ConsentUpdated,
+    DomainEvent,
+    LeadCreated,
+    MessageReceived,
+    ReplyRecorded,
+    ThreadHandedBack,
+    ThreadHandedOff,
+    ThreadStarted,
+)
 from domain.money import format_usd
 from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
@@ -302,6 +322,119 @@ def booking_view(booking: Booking, *, chef_name: str) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- channels (conversation threads)
+CHANNELS = ("web", "sms")
+REPLY_AUTHORS = ("ai", "staff", "system")
+HANDOFF_BY = ("agent", "staff")
+MAX_MESSAGE = 2000
+SEND_SMS = "sms.send_message"  # the outbox carries ids; the adapter reads and decrypts the body
+NOTIFY_STAFF_HANDOFF = "notify.staff_handoff"
+
+
+def _session_id(value: str) -> str:
+    cleaned = value.strip()
+    if not 8 <= len(cleaned) <= 128 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in cleaned):
+        raise DomainError("must be 8 to 128 letters, digits, '-' or '_'", field="session_id")
+    return cleaned
+
+
+def _publish_thread(uow: UnitOfWork, ctx: ServiceContext, thread: ThreadRecord, events: list[DomainEvent]) -> None:
+    thread.version = uow.publish(thread.id, thread.version, events, at=ctx.clock.now())
+    uow.threads.save(thread)
+
+
+def _locked_thread(uow: UnitOfWork, thread_id: str) -> ThreadRecord:
+    thread = uow.threads.lock(thread_id)
+    if thread is None:
+        raise NotFound("no such thread", field="thread_id")
+    return thread
+
+
+def receive_message(cmd: ReceiveMessage, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    if cmd.channel not in CHANNELS:
+        raise DomainError(f"must be one of {', '.join(CHANNELS)}", field="channel")
+    body = _text(cmd.body, field="text", max_len=MAX_MESSAGE) or ""
+    if cmd.provider_message_id and cmd.provider:
+        first = uow.threads.by_provider_id(cmd.provider, cmd.provider_message_id)
+        if first is not None:  # a retried webhook or a resent widget message: nothing new
+            thread = uow.threads.get(first.thread_id)
+            return _received(first.thread_id, first.id, first.seq, thread.mode if thread else "ai", duplicate=True)
+    phone = normalize_phone(cmd.contact, field="phone") if cmd.channel == "sms" else None
+    contact = phone or _session_id(cmd.contact)
+    email = normalize_email(cmd.email) if cmd.email else None
+    customer = uow.customers.find(email=email, phone=phone) if (email or phone) else None
+    customer_id = customer.id if customer else None
+    thread, opened = uow.threads.open_or_lock(cmd.channel, contact, customer_id)
+    if thread.customer_id is None and customer_id:
+        thread.customer_id = customer_id
+    at = ctx.clock.now()
+    message = uow.threads.add_message(
+        thread.id,
+        direction="in",
+        author="customer",
+        body=body,
+        provider=cmd.provider,
+        provider_message_id=cmd.provider_message_id,
+        at=at,
+    )
+    events: list[DomainEvent] = [ThreadStarted(thread.id, cmd.channel, thread.customer_id)] if opened else []
+    events.append(MessageReceived(thread.id, message.id, cmd.channel, cmd.provider, thread.mode, thread.customer_id))
+    _publish_thread(uow, ctx, thread, events)
+    return _received(thread.id, message.id, message.seq, thread.mode, duplicate=False)
+
+
+def _received(thread_id: str, message_id: str, seq: int, mode: str, *, duplicate: bool) -> dict[str, Any]:
+    return {"thread_id": thread_id, "message_id": message_id, "seq": seq, "mode": mode, "duplicate": duplicate}
+
+
+def record_reply(cmd: RecordReply, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    if cmd.author not in REPLY_AUTHORS:
+        raise DomainError(f"must be one of {', '.join(REPLY_AUTHORS)}", field="author")
+    body = _text(cmd.body, field="body", max_len=MAX_MESSAGE) or ""
+    thread = _locked_thread(uow, cmd.thread_id)  # the row lock orders this after any takeover
+    at = ctx.clock.now()
+    if cmd.author == "ai" and thread.mode == "human":
+        # Staff took the thread while the agent was thinking: their takeover wins, nothing is sent.
+        if cmd.in_reply_to:
+            uow.threads.mark_handled([cmd.in_reply_to], at)
+        return {"stored": False, "thread_id": thread.id, "mode": thread.mode}
+    message = uow.threads.add_message(
+        thread.id, direction="out", author=cmd.author, body=body, in_reply_to=cmd.in_reply_to, at=at
+    )
+    if cmd.in_reply_to:
+        uow.threads.mark_handled([cmd.in_reply_to], at)
+    _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, cmd.author, cmd.in_reply_to)])
+    if thread.channel == "sms":
+        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+    return {"stored": True, "thread_id": thread.id, "message_id": message.id, "mode": thread.mode}
+
+
+def hand_off_thread(cmd: HandOffThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    reason = _text(cmd.reason, field="reason", max_len=32) or ""
+    if cmd.by not in HANDOFF_BY:
+        raise DomainError(f"must be one of {', '.join(HANDOFF_BY)}", field="by")
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.mode == "human":
+        return {"thread_id": thread.id, "mode": "human", "changed": False, "reason": thread.handoff_reason}
+    thread.mode, thread.handoff_reason = "human", reason
+    _publish_thread(uow, ctx, thread, [ThreadHandedOff(thread.id, reason, cmd.by)])
+    uow.outbox.add_many(
+        [(NOTIFY_STAFF_HANDOFF, {"thread_id": thread.id, "reason": reason, "by": cmd.by})], aggregate_id=thread.id
+    )
+    return {"thread_id": thread.id, "mode": "human", "changed": True, "reason": reason}
+
+
+def hand_back_thread(cmd: HandBackThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.mode == "ai":
+        return {"thread_id": thread.id, "mode": "ai", "changed": False}
+    thread.mode, thread.handoff_reason = "ai", None
+    # What the customer said while staff had the thread was theirs to answer: not the agent's turn.
+    uow.threads.mark_handled([m.id for m in uow.threads.waiting(thread.id)], ctx.clock.now())
+    _publish_thread(uow, ctx, thread, [ThreadHandedBack(thread.id, cmd.by)])
+    return {"thread_id": thread.id, "mode": "ai", "changed": True}
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -310,4 +443,8 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     RescheduleBooking: ("reschedule-booking", reschedule_booking, 200),
     CancelBooking: ("cancel-booking", cancel_booking, 200),
     UpdateConsent: ("update-consent", update_consent, 200),
+    ReceiveMessage: ("receive-message", receive_message, 200),
+    RecordReply: ("record-reply", record_reply, 200),
+    HandOffThread: ("hand-off-thread", hand_off_thread, 200),
+    HandBackThread: ("hand-back-thread", hand_back_thread, 200),
 }

@@ -89,6 +89,7 @@ def session_container(
         database_url=database_url, business=business, cipher=cipher, blind=blind, clock=clock, pool_size=30
     )
     yield container
+    container.close_agent()  # the graph and thread-lock pools, if a channel test opened them
     container.engine.dispose()
 
 
@@ -147,8 +148,8 @@ def checkpoint_pool(database_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def agent(checkpoint_pool: Any) -> Any:
+def agent(checkpoint_pool: Any, cipher: FieldCipher) -> Any:
     """The thread graph compiled with the Postgres checkpointer on the test database."""
     from graph.checkpoint import compile_graph
 
-    return compile_graph(checkpoint_pool)
+    return compile_graph(checkpoint_pool, cipher)

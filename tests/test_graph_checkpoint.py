@@ -50,7 +50,7 @@ def test_a_restart_mid_conversation_resumes_from_the_checkpoint(
 
     pool = open_pool(database_url, max_size=2)  # a new process: a new pool, a new compiled graph
     try:
-        restarted = Chat(compile_graph(pool), container, thread_id=chat.thread_id)
+        restarted = Chat(compile_graph(pool, container.cipher), container, thread_id=chat.thread_id)
         assert restarted.state["slots"]["party_adults"] == 12 and restarted.state["pending"] == "address"
         for said in ("2400 J St, Sacramento, CA 95816", "Dana Lee", "dana@example.com 916-555-0123", "no thanks"):
             reply = restarted.say(said)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -85,3 +86,40 @@ def test_a_scan_of_every_text_bytea_and_jsonb_column_finds_no_plaintext(
     assert logged  # something was logged, and none of it is personal
     for secret in SECRETS:
         assert secret.lower() not in logged.lower()
+
+
+def test_a_conversation_leaves_no_plaintext_in_any_schema_including_the_agents_checkpoints(
+    container: Container,
+) -> None:
+    session = str(uuid.uuid4())
+    said = (
+        "Hibachi for 12 adults on Saturday December 12th at 6pm, 1234 Capitol Mall, Sacramento CA 95814, "
+        "I'm Priya Ramanathan, priya.raman+party@example.org, 916-555-0177"
+    )
+    with TestClient(create_app(container)) as client:
+        for text_ in (said, "yes", "yes"):
+            response = client.post("/channels/web/messages", json={"session_id": session, "text": text_})
+            assert response.status_code == 200, response.text
+    schemas = ", ".join(f"'{s}'" for s in (*SCHEMAS, "agent", "public"))
+    with container.engine.connect() as conn:
+        columns = conn.execute(
+            text(
+                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                f"WHERE table_schema IN ({schemas}) AND data_type IN "
+                "('text', 'character varying', 'character', 'bytea', 'jsonb', 'json', 'ARRAY')"
+            )
+        ).all()
+        assert {c[0] for c in columns} >= {"agent", "core", "events"}
+        checkpoints = conn.execute(text("SELECT count(*) FROM agent.checkpoints")).scalar_one()
+        assert checkpoints > 0  # the conversation really was checkpointed
+        found = []
+        for schema, table, column, data_type in columns:
+            value_sql = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'"{column}"::text'
+            for secret in ("priya.raman", "Ramanathan", "5550177", "555-0177", "Capitol Mall"):
+                hit = conn.execute(
+                    text(f'SELECT 1 FROM "{schema}"."{table}" WHERE strpos(lower({value_sql}), lower(:s)) > 0 LIMIT 1'),
+                    {"s": secret},
+                ).first()
+                if hit:
+                    found.append(f"{schema}.{table}.{column} holds {secret!r}")
+    assert found == []

@@ -95,6 +95,9 @@ _STATE = rf"(?:\s*,?\s*(?P<state>{_STATES})(?=\s*(?:,|$|[.;!?)]|\s+\d{{5}}\b)))?
 _ZIP_TAIL = r"(?:\s*,?\s*(?P<zip>\d{5})(?:-\d{4})?(?!\d))?"
 _ADDRESS = re.compile(rf"(?<![\w#$.-]){_STREET}{_UNIT}{_CITY}{_STATE}{_ZIP_TAIL}")
 _STREET_AFTER = re.compile(rf"\s+(?:[a-z0-9][a-z0-9'.-]*\s+){{0,3}}{_SUFFIX}\b")
+_HOUSE_AND_STREET = re.compile(
+    rf"(?<![\w$#.:/-])\d{{1,6}}[a-z]?(?:\s*-\s*\d{{1,6}})?\s+(?:[nsew]\.?\s+)?{_NOT_STREET_WORD}[a-z][a-z'.-]+"
+)
 _ZIP = re.compile(r"(?<![\w$#.:/-])(?P<zip>\d{5})(?:-\d{4})?(?![\w-]|[.,:/]\d)")
 
 
@@ -129,7 +132,9 @@ def find_place(work: Work, *, address_expected: bool = False) -> Place:
         work.mask(match.start(), match.end())
     if address_expected and place.address is None:
         text = work.orig.strip().strip(".!")
-        if re.search(r"\d", text) and re.search(r"[A-Za-z]{2}", text) and len(text) <= 200:
+        # A bare answer is an address only with a street number and a street name: "what about 95816"
+        # is a ZIP. `low` has the ZIP and any contact details masked, so their digits do not count.
+        if _HOUSE_AND_STREET.search(work.low) and len(text) <= 200:
             place.address = re.sub(r"^(?:it's|its|it is|the address is|address is|address:)\s*", "", text, flags=re.I)
             if place.zip is None:
                 tail = re.search(r"(?<!\d)(\d{5})(?:-\d{4})?\s*$", text)

@@ -103,8 +103,13 @@ _CANCEL = re.compile(
 _RESCHEDULE = re.compile(
     r"\b(?:reschedul\w*|postpone\w*|push\s+(?:it|back|the\s+(?:party|booking|date|event))|"
     r"(?:move|change|switch)\s+(?:my|our|the)\s+(?:booking|reservation|party|event)|"
-    r"(?:move|change)\s+(?:it|the\s+date)\s+to\s+(?:a\s+)?(?:different|another|new)|different\s+date)\b"
+    r"(?:move|change)\s+(?:it|the\s+date)\s+to\s+(?:a\s+)?(?:different|another|new)|different\s+date|"
+    # "move it to 12/26 at 6pm": moving is done to a booking that exists ("change it to 7pm" stays a
+    # correction of the booking being made)
+    r"(?:move|push)\s+(?:it|(?:the|my|our)\s+(?:party|booking|reservation|event|date))\s+(?:back\s+)?(?:to|till|until)"
+    r")\b"
 )
+_POLICY_WORD = re.compile(r"\bpolic(?:y|ies)\b")
 _CONDITIONAL = re.compile(r"\b(?:if|policy|what\s+happens|in\s+case|how\s+(?:late|far|soon|long))\b")
 _QUESTION = re.compile(
     r"\?|^\W*(?:what|whats|what's|how|hows|how's|do|does|did|can|could|is|are|will|would|should|when|where|which|"
@@ -139,7 +144,9 @@ _TOPIC_WORDS: dict[str, str] = {
 
 
 def _topic_pattern(topic: str) -> re.Pattern[str]:
-    words = _TOPIC_WORDS.get(topic, re.escape(topic.replace("_", " ")))
+    # A topic found by its own name matches singular or plural: "pets" in "your pet policy".
+    name = topic.replace("_", " ").lower()
+    words = _TOPIC_WORDS.get(topic, re.escape(name.removesuffix("s")) + "s?")
     return re.compile(rf"\b(?:{words})\b")
 
 
@@ -170,6 +177,8 @@ def intent(text: str, *, has_booking_slots: bool, topics: tuple[str, ...]) -> tu
         return "policy_question", topic
     if _PRICE.search(low) and (is_question or re.search(r"\b(?:how\s+much|quote|estimate)\b", low)):
         return "price_question", None
+    if is_question and _POLICY_WORD.search(low):
+        return "policy_question", None  # a policy the business file does not name: staff answer it
     if has_booking_slots or _BOOK.search(low):
         return "book", None
     if _GREETING.match(low) or _GREETING_START.match(low):

@@ -1,0 +1,200 @@
+"""Conversation threads and their messages. Bodies are encrypted per message (AAD: core.messages,
+body_enc, the message id); a thread is found by the blind index of its channel identity (the SMS
+sender's phone, the web widget's session id), never by the value itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from db.pii import BlindIndex, FieldCipher
+from db.sql import execute
+
+MESSAGES = "core.messages"
+BODY = "body_enc"
+THREADS = "core.message_threads"
+CONTACT = "contact_enc"
+
+
+@dataclass
+class ThreadRecord:
+    id: str
+    channel: str
+    customer_id: str | None
+    mode: str
+    handoff_reason: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    thread_id: str
+    seq: int
+    direction: str
+    author: str
+    body: str
+    in_reply_to: str | None
+    handled_at: datetime | None
+
+
+THREAD_COLUMNS = "id, channel, customer_id, mode, handoff_reason, version"
+MESSAGE_COLUMNS = "id, thread_id, seq, direction, author, body_enc, in_reply_to, handled_at"
+
+
+def _thread(row: Any) -> ThreadRecord:
+    return ThreadRecord(
+        str(row.id),
+        row.channel,
+        str(row.customer_id) if row.customer_id else None,
+        row.mode,
+        row.handoff_reason,
+        row.version,
+    )
+
+
+class ThreadRepository:
+    def __init__(self, conn: Connection, cipher: FieldCipher, blind: BlindIndex) -> None:
+        self.conn = conn
+        self.cipher = cipher
+        self.blind = blind
+
+    def contact_index(self, channel: str, contact: str) -> bytes:
+        # SMS threads share the customers' phone index kind, so a thread joins its customer by value.
+        return self.blind.of("phone" if channel == "sms" else f"{channel}-session", contact)
+
+    def open_or_lock(self, channel: str, contact: str, customer_id: str | None) -> tuple[ThreadRecord, bool]:
+        """The channel identity's thread, locked for this transaction, and whether it was opened now.
+        Insert first: a concurrent first message waits on the unique index, then finds this one."""
+        bidx = self.contact_index(channel, contact)
+        thread_id = str(uuid.uuid4())
+        sealed = self.cipher.encrypt(contact, table=THREADS, column=CONTACT, row_id=thread_id)
+        row = execute(
+            self.conn,
+            "INSERT INTO core.message_threads (id, channel, contact_bidx, contact_enc, customer_id)"
+            " VALUES (%s, %s, %s, %s, %s)"
+            f" ON CONFLICT (channel, contact_bidx) DO NOTHING RETURNING {THREAD_COLUMNS}",
+            (thread_id, channel, bidx, sealed, customer_id),
+        ).fetchone()
+        if row is not None:
+            return _thread(row), True
+        row = execute(
+            self.conn,
+            f"SELECT {THREAD_COLUMNS} FROM core.message_threads WHERE channel = %s AND contact_bidx = %s FOR UPDATE",
+            (channel, bidx),
+        ).fetchone()
+        assert row is not None  # the conflicting row committed: ON CONFLICT waited for it
+        return _thread(row), False
+
+    def lock(self, thread_id: str) -> ThreadRecord | None:
+        row = execute(
+            self.conn, f"SELECT {THREAD_COLUMNS} FROM core.message_threads WHERE id = %s FOR UPDATE", (thread_id,)
+        ).fetchone()
+        return _thread(row) if row else None
+
+    def get(self, thread_id: str) -> ThreadRecord | None:
+        row = execute(
+            self.conn, f"SELECT {THREAD_COLUMNS} FROM core.message_threads WHERE id = %s", (thread_id,)
+        ).fetchone()
+        return _thread(row) if row else None
+
+    def contact(self, thread_id: str) -> str | None:
+        """The thread's channel identity in clear: the SMS sender's phone, the web session id."""
+        row = execute(self.conn, "SELECT contact_enc FROM core.message_threads WHERE id = %s", (thread_id,)).fetchone()
+        if row is None or row.contact_enc is None:
+            return None
+        return self.cipher.decrypt(row.contact_enc, table=THREADS, column=CONTACT, row_id=thread_id)
+
+    def save(self, thread: ThreadRecord) -> None:
+        """Write the locked thread's mode, customer and version."""
+        execute(
+            self.conn,
+            "UPDATE core.message_threads SET mode = %s, handoff_reason = %s, customer_id = %s, version = %s"
+            " WHERE id = %s",
+            (thread.mode, thread.handoff_reason, thread.customer_id, thread.version, thread.id),
+        )
+
+    def by_provider_id(self, provider: str, provider_message_id: str) -> StoredMessage | None:
+        row = execute(
+            self.conn,
+            f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE provider = %s AND provider_message_id = %s",
+            (provider, provider_message_id),
+        ).fetchone()
+        return self._message(row) if row else None
+
+    def add_message(
+        self,
+        thread_id: str,
+        *,
+        direction: str,
+        author: str,
+        body: str,
+        provider: str | None = None,
+        provider_message_id: str | None = None,
+        in_reply_to: str | None = None,
+        at: datetime,
+    ) -> StoredMessage:
+        message_id = str(uuid.uuid4())
+        sealed = self.cipher.encrypt(body, table=MESSAGES, column=BODY, row_id=message_id)
+        row = execute(
+            self.conn,
+            "INSERT INTO core.messages (id, thread_id, direction, author, body_enc, provider, provider_message_id,"
+            " in_reply_to, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+            (message_id, thread_id, direction, author, sealed, provider, provider_message_id, in_reply_to, at),
+        ).fetchone()
+        assert row is not None
+        return StoredMessage(message_id, thread_id, row.seq, direction, author, body, in_reply_to, None)
+
+    def mark_handled(self, message_ids: list[str], at: datetime) -> None:
+        if message_ids:
+            execute(
+                self.conn,
+                "UPDATE core.messages SET handled_at = %s WHERE id = ANY(%s::uuid[]) AND handled_at IS NULL",
+                (at, message_ids),
+            )
+
+    def waiting(self, thread_id: str, *, up_to_seq: int | None = None) -> list[StoredMessage]:
+        """The thread's customer messages whose turn has not run, oldest first."""
+        rows = execute(
+            self.conn,
+            f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE thread_id = %s AND direction = 'in'"
+            " AND handled_at IS NULL AND (%s::bigint IS NULL OR seq <= %s::bigint) ORDER BY seq",
+            (thread_id, up_to_seq, up_to_seq),
+        ).fetchall()
+        return [self._message(row) for row in rows]
+
+    def message(self, message_id: str) -> StoredMessage | None:
+        row = execute(self.conn, f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE id = %s", (message_id,)).fetchone()
+        return self._message(row) if row else None
+
+    def reply_to(self, message_id: str) -> StoredMessage | None:
+        """The reply stored for a customer message, if any."""
+        row = execute(
+            self.conn,
+            f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE in_reply_to = %s ORDER BY seq LIMIT 1",
+            (message_id,),
+        ).fetchone()
+        return self._message(row) if row else None
+
+    def transcript(self, thread_id: str) -> list[StoredMessage]:
+        rows = execute(
+            self.conn, f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE thread_id = %s ORDER BY seq", (thread_id,)
+        ).fetchall()
+        return [self._message(row) for row in rows]
+
+    def _message(self, row: Any) -> StoredMessage:
+        message_id = str(row.id)
+        return StoredMessage(
+            message_id,
+            str(row.thread_id),
+            row.seq,
+            row.direction,
+            row.author,
+            self.cipher.decrypt(row.body_enc, table=MESSAGES, column=BODY, row_id=message_id),
+            str(row.in_reply_to) if row.in_reply_to else None,
+            row.handled_at,
+        )

@@ -1,0 +1,262 @@
+"""The one channel-neutral inbound path: every channel (web widget, SMS, the terminal chat) stores
+the customer's message, runs the thread's turn under the thread's lock and stores the reply here.
+
+1. `ReceiveMessage` stores the message in its own transaction (a repeated provider message id stops
+   here: its turn ran or runs for the first delivery).
+2. The turn runs under a per-thread Postgres advisory lock, on a connection of its own. Under the
+   lock, every stored customer message of the thread whose turn has not run is taken in store order
+   (`messages.seq`), so two quick messages are answered in the order they were stored even when the
+   second request reaches the lock first; never concurrently.
+3. A thread in human mode gets no turn. Otherwise the graph runs; its reply is stored with
+   `RecordReply`, which re-checks the mode under the thread's row lock: a takeover mid-turn wins
+   (nothing stored, nothing sent). If the graph now waits for staff (the handoff interrupt), the
+   reply ("someone will follow up") is stored first, then `HandOffThread` puts the thread in human
+   mode.
+
+SMS replies leave through the outbox (`sms.send_message`, written with the reply); a web reply is
+the HTTP response.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from psycopg import Connection
+from psycopg_pool import ConnectionPool
+
+from db.engine import libpq_url
+from db.pii import FieldCipher
+from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply
+from domain.contact import normalize_phone
+
+if TYPE_CHECKING:
+    from db.threads import StoredMessage
+    from graph.checkpoint import CompiledGraph
+    from hibachi.bootstrap import Container
+
+Channel = Literal["web", "sms"]
+
+LOCK_THREAD = "SELECT pg_advisory_lock(hashtextextended(%s, 0))"
+UNLOCK_THREAD = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
+
+
+class AgentRuntime:
+    """One per process: the graph compiled with the Postgres checkpointer (its own pool) and a pool
+    of plain autocommit connections that hold thread locks. Waiting for a thread's lock holds a
+    lock-pool connection only, so waiters can never starve the turns they wait for of connections."""
+
+    def __init__(
+        self, database_url: str, cipher: FieldCipher, *, graph_pool_size: int = 10, lock_pool_size: int = 20
+    ) -> None:
+        self.database_url = database_url
+        self.cipher = cipher
+        self.graph_pool_size = graph_pool_size
+        self.lock_pool_size = lock_pool_size
+        self._graph: CompiledGraph | None = None
+        self._graph_pool: ConnectionPool[Any] | None = None
+        self._locks: ConnectionPool[Connection[Any]] | None = None
+        self._mutex = threading.Lock()
+
+    def graph(self) -> CompiledGraph:
+        with self._mutex:
+            if self._graph is None:
+                from graph.checkpoint import compile_graph, open_pool
+
+                self._graph_pool = open_pool(self.database_url, max_size=self.graph_pool_size)
+                self._graph = compile_graph(self._graph_pool, self.cipher)
+            return self._graph
+
+    def lock_pool(self) -> ConnectionPool[Connection[Any]]:
+        with self._mutex:
+            if self._locks is None:
+                self._locks = ConnectionPool(
+                    libpq_url(self.database_url),
+                    kwargs={"autocommit": True},
+                    min_size=1,
+                    max_size=self.lock_pool_size,
+                    max_idle=300,
+                    max_lifetime=1800,
+                    # A connection goes back to the pool holding no lock, whatever happened.
+                    reset=_unlock_all,
+                    open=True,
+                )
+            return self._locks
+
+    def close(self) -> None:
+        with self._mutex:
+            for pool in (self._graph_pool, self._locks):
+                if pool is not None:
+                    pool.close()
+            self._graph, self._graph_pool, self._locks = None, None, None
+
+
+def _unlock_all(conn: Connection[Any]) -> None:
+    conn.execute("SELECT pg_advisory_unlock_all()")
+
+
+@contextmanager
+def thread_lock(container: Container, thread_id: str) -> Iterator[None]:
+    """Hold the thread's advisory lock (session level, on a dedicated connection) for the block."""
+    key = f"thread:{thread_id}"
+    with container.agent().lock_pool().connection() as conn:
+        conn.execute(LOCK_THREAD, (key,))
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(UNLOCK_THREAD, (key,))
+            except Exception:
+                conn.close()  # a broken connection holds no lock; the pool drops it
+                raise
+
+
+@dataclass(frozen=True)
+class Inbound:
+    thread_id: str
+    message_id: str
+    reply: str | None  # the agent's answer to this message; None when it stays silent
+    duplicate: bool = False  # the provider's message id was seen before: no turn ran for it now
+    mode: str = "ai"  # the thread's mode afterwards
+
+
+def handle_inbound(
+    container: Container,
+    *,
+    channel: Channel,
+    contact: str,
+    text: str,
+    provider: str | None = None,
+    provider_message_id: str | None = None,
+    email: str | None = None,
+    graph: CompiledGraph | None = None,
+) -> Inbound:
+    """Store a customer's message and answer it (see the module docstring). `contact` is the sender's
+    phone for sms, the widget's session id for web. `graph` defaults to the process's checkpointed
+    graph (`container.agent()`)."""
+    received = container.bus.handle(ReceiveMessage(channel, contact, text, provider, provider_message_id, email)).body
+    thread_id, message_id = received["thread_id"], received["message_id"]
+    if received["duplicate"]:
+        reply, mode = _reply_and_mode(container, thread_id, message_id)
+        return Inbound(thread_id, message_id, reply, duplicate=True, mode=mode)
+    compiled = graph if graph is not None else container.agent().graph()
+    phone = normalize_phone(contact) if channel == "sms" else None
+    with thread_lock(container, thread_id):
+        with container.uow() as uow:
+            waiting = uow.threads.waiting(thread_id, up_to_seq=received["seq"])
+        for message in waiting:
+            _turn(container, compiled, message, channel, phone, email)
+        reply, mode = _reply_and_mode(container, thread_id, message_id)
+    return Inbound(thread_id, message_id, reply, mode=mode)
+
+
+def receive_sms(
+    container: Container,
+    phone: str,
+    text: str,
+    provider_message_id: str,
+    *,
+    provider: str = "sms-test",
+    graph: CompiledGraph | None = None,
+) -> Inbound:
+    """An inbound text, as the SMS webhook will deliver it (test-only until the RingCentral adapter)."""
+    return handle_inbound(
+        container,
+        channel="sms",
+        contact=phone,
+        text=text,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        graph=graph,
+    )
+
+
+def hand_back(
+    container: Container, thread_id: str, *, by: str = "staff", graph: CompiledGraph | None = None
+) -> str | None:
+    """Staff return the thread to the agent: ai mode, then the graph resumes from its handoff
+    checkpoint. Returns (and stores) a reply if resuming produced one."""
+    from graph.turns import resume
+
+    compiled = graph if graph is not None else container.agent().graph()
+    with thread_lock(container, thread_id):
+        container.bus.handle(HandBackThread(thread_id, by))
+        context = _context(container, thread_id)
+        reply = resume(compiled, context)
+        if reply:
+            container.bus.handle(RecordReply(thread_id, reply, "ai"))
+    return reply
+
+
+def hand_off(container: Container, thread_id: str, reason: str, *, by: str = "staff") -> dict[str, Any]:
+    """Staff take the thread over (human mode). Deliberately not under the thread lock: a takeover
+    must not wait for a running turn, it makes that turn's reply be dropped instead."""
+    return container.bus.handle(HandOffThread(thread_id, reason, by)).body
+
+
+def thread_slots(container: Container, thread_id: str, graph: CompiledGraph | None = None) -> dict[str, Any]:
+    """What the agent knows so far on the thread (the graph state's slots)."""
+    from graph.turns import config_for
+
+    compiled = graph if graph is not None else container.agent().graph()
+    values = compiled.get_state(config_for(_context(container, thread_id))).values
+    return dict(values.get("slots") or {})
+
+
+def _turn(
+    container: Container,
+    compiled: CompiledGraph,
+    message: StoredMessage,
+    channel: Channel,
+    phone: str | None,
+    email: str | None,
+) -> None:
+    from graph.context import Context
+    from graph.turns import run_turn, waiting_for_staff
+
+    with container.uow() as uow:
+        thread = uow.threads.get(message.thread_id)
+    if thread is None or thread.mode == "human":
+        _mark_handled(container, message.id)  # staff have the thread: the message is theirs
+        return
+    context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
+    reply = run_turn(compiled, context, message.body)
+    waiting = waiting_for_staff(compiled, context)
+    if reply:
+        # Stored before any handoff below: the agent's own "someone will follow up" is still sent;
+        # a staff takeover during the turn makes RecordReply refuse it.
+        container.bus.handle(RecordReply(message.thread_id, reply, "ai", in_reply_to=message.id))
+    else:
+        _mark_handled(container, message.id)
+    if waiting is not None:
+        container.bus.handle(HandOffThread(message.thread_id, str(waiting.get("reason") or "agent"), "agent"))
+
+
+def _context(container: Container, thread_id: str) -> Any:
+    from graph.context import Context
+
+    with container.uow() as uow:
+        thread = uow.threads.get(thread_id)
+        contact = uow.threads.contact(thread_id)
+    if thread is None:
+        from domain.errors import NotFound
+
+        raise NotFound("no such thread", field="thread_id")
+    channel: Channel = "sms" if thread.channel == "sms" else "web"
+    return Context(container, thread_id, channel, customer_phone=contact if channel == "sms" else None)
+
+
+def _mark_handled(container: Container, message_id: str) -> None:
+    with container.uow() as uow:
+        uow.threads.mark_handled([message_id], container.clock.now())
+        uow.commit()
+
+
+def _reply_and_mode(container: Container, thread_id: str, message_id: str) -> tuple[str | None, str]:
+    with container.uow() as uow:
+        reply = uow.threads.reply_to(message_id)
+        thread = uow.threads.get(thread_id)
+    return (reply.body if reply else None), (thread.mode if thread else "ai")

@@ -20,7 +20,6 @@ from agent import wording
 from agent.schema import Context as UnderstandingContext
 from agent.schema import Pending, Slots, Understanding
 from agent.understanding import merge
-from agent.understanding import understand as read_message
 from agent.understanding.intents import yes_no
 from domain import availability as calendar
 from domain.business import Business
@@ -237,7 +236,7 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     engine_pending = _ENGINE_PENDING.get(pending) if pending else None
     if pending in ("choice", "manage_choice") and options and len({o["date"] for o in options}) == 1:
         engine_pending = "time"  # offered times on one day: a bare "6" is 6pm
-    heard = read_message(
+    heard = ctx.container.understander.understand(
         text,
         UnderstandingContext(
             now=ctx.container.clock.now(),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from agent.engines import RULES, Understander
 from db.engine import make_engine
 from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
@@ -50,6 +51,7 @@ class Container:
     queries: Queries
     dispatcher: OutboxDispatcher
     outbox_max_attempts: int
+    understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -87,6 +89,7 @@ def bootstrap(
     outbox_max_attempts: int = 8,
     pool_size: int = 20,
     context: ServiceContext | None = None,
+    understander: Understander = RULES,
 ) -> Container:
     engine = make_engine(database_url, pool_size=pool_size)
     clock = clock or SystemClock()
@@ -105,4 +108,5 @@ def bootstrap(
         queries=Queries(uow_factory, context),
         dispatcher=OutboxDispatcher(uow_factory, dict(targets or LOGGING_TARGETS), clock),
         outbox_max_attempts=outbox_max_attempts,
+        understander=understander,
     )

@@ -21,6 +21,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from agent.engines import make_engine
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
 from db.migrate import upgrade
 from db.pii import new_key
@@ -73,6 +74,7 @@ def prepare(settings: Settings) -> Container:
         cipher=settings.cipher(),
         blind=settings.blind_index(),
         outbox_max_attempts=settings.outbox_max_attempts,
+        understander=make_engine(settings),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)

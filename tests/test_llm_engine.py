@@ -396,3 +396,21 @@ def test_key_facts_must_stay() -> None:
     assert keeps_key_facts(SUMMARY, SUMMARY)
     assert not keeps_key_facts(SUMMARY, SUMMARY.replace(" at 6pm", ""))
     assert not keeps_key_facts("Pay here: https://pay.test/abc", "Pay using the link we sent.")
+
+
+def test_the_graph_reads_messages_with_the_containers_engine(
+    llm_settings: Settings, container: Any, agent: Any
+) -> None:
+    """The llm engine wired into a real turn: what the model read is what the agent knows."""
+    from dataclasses import replace
+
+    from tests.graph_support import Chat
+
+    answer = {"intent": "book", "slots": {"date": "2026-12-19", "time": "15:00", "party_adults": 9}}
+    llm, server = engine(llm_settings, lambda body: tool_call(answer))
+    chat = Chat(agent, replace(container, understander=llm))
+    reply = chat.say("a party please, the 19th at 3, nine grown-ups")
+    assert server.requests, "the model was asked"
+    slots = chat.state["slots"]
+    assert (slots["date"], slots["time"], slots["party_adults"]) == ("2026-12-19", "15:00", 9)
+    assert reply is not None and "9 adults" in reply and "kids" in reply  # moves on, never re-asks the date

@@ -11,12 +11,18 @@ from typing import Any, cast
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command
+from langgraph.types import Command, Durability
 
 from .context import Context
 from .state import InputState, State
 
 Graph = CompiledStateGraph[State, Context, InputState, State]
+
+# A turn is checkpointed once, when it ends (or stops at an interrupt), not after every node: a
+# handful of nodes run per turn and each checkpoint is several writes. A turn cut short by a crash
+# is lost whole; its message stays unanswered and runs again with the next one, and the booking
+# tool's idempotency key keeps a re-run from booking twice.
+DURABILITY: Durability = "exit"
 
 
 def config_for(context: Context) -> RunnableConfig:
@@ -55,7 +61,7 @@ def run_turn(compiled: Graph, context: Context, text: str) -> str | None:
         before = len(snapshot.values.get("messages", []))
     # The LangGraph chat convention (what Studio sends); add_messages makes it a HumanMessage.
     turn = cast(InputState, {"messages": [{"role": "user", "content": text}]})
-    result = compiled.invoke(turn, config, context=context)
+    result = compiled.invoke(turn, config, context=context, durability=DURABILITY)
     return _new_reply(before + 1, result)
 
 
@@ -67,5 +73,6 @@ def resume(compiled: Graph, context: Context, value: Any = None) -> str | None:
     if not snapshot.interrupts:
         return None  # not waiting for staff: nothing to resume
     before = len(snapshot.values.get("messages", []))
-    result = compiled.invoke(Command(resume=value if value is not None else {"by": "staff"}), config, context=context)
+    command: Command[Any] = Command(resume=value if value is not None else {"by": "staff"})
+    result = compiled.invoke(command, config, context=context, durability=DURABILITY)
     return _new_reply(before, result)

@@ -215,7 +215,7 @@ def _turn(
     email: str | None,
 ) -> None:
     from graph.context import Context
-    from graph.turns import run_turn, waiting_for_staff
+    from graph.turns import take_turn
 
     with container.uow() as uow:
         thread = uow.threads.get(message.thread_id)
@@ -223,8 +223,10 @@ def _turn(
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
         return
     context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
-    reply = run_turn(compiled, context, message.body)
-    waiting = waiting_for_staff(compiled, context)
+    # The thread is the agent's (its mode was just read under the thread lock), so no handoff
+    # interrupt can be pending: skip that checkpoint read.
+    turn = take_turn(compiled, context, message.body, check_waiting=False)
+    reply, waiting = turn.reply, turn.waiting
     if reply:
         # Stored before any handoff below: the agent's own "someone will follow up" is still sent;
         # a staff takeover during the turn makes RecordReply refuse it.

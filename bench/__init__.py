@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print percentiles and ratios (see bench/README.md)."""

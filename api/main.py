@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from agent.engines import make_engine
+from agent.engines import make_engine, make_phraser
 from api.app import create_app
 from hibachi.bootstrap import bootstrap
 from hibachi.business_file import load_business
@@ -24,5 +24,6 @@ def create_app_from_settings() -> FastAPI:
         blind=settings.blind_index(),
         outbox_max_attempts=settings.outbox_max_attempts,
         understander=make_engine(settings),
+        phraser=make_phraser(settings),
     )
     return create_app(container)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from agent.engines import RULES, Understander
+from agent.engines import RULES, Phraser, TemplatePhraser, Understander
 from db.engine import make_engine
 from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
@@ -40,6 +40,9 @@ LOGGING_TARGETS: dict[str, Target] = {
 }
 
 
+TEMPLATES = TemplatePhraser()
+
+
 @dataclass
 class Container:
     engine: Engine
@@ -52,6 +55,7 @@ class Container:
     dispatcher: OutboxDispatcher
     outbox_max_attempts: int
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
+    phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -90,6 +94,7 @@ def bootstrap(
     pool_size: int = 20,
     context: ServiceContext | None = None,
     understander: Understander = RULES,
+    phraser: Phraser | None = None,
 ) -> Container:
     engine = make_engine(database_url, pool_size=pool_size)
     clock = clock or SystemClock()
@@ -109,4 +114,5 @@ def bootstrap(
         dispatcher=OutboxDispatcher(uow_factory, dict(targets or LOGGING_TARGETS), clock),
         outbox_max_attempts=outbox_max_attempts,
         understander=understander,
+        phraser=phraser or TEMPLATES,
     )

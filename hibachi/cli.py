@@ -21,7 +21,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from agent.engines import make_engine
+from agent.engines import make_engine, make_phraser
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
 from db.migrate import upgrade
 from db.pii import new_key
@@ -75,6 +75,7 @@ def prepare(settings: Settings) -> Container:
         blind=settings.blind_index(),
         outbox_max_attempts=settings.outbox_max_attempts,
         understander=make_engine(settings),
+        phraser=make_phraser(settings),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)

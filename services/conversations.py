@@ -226,7 +226,9 @@ def _turn(
     # The thread is the agent's (its mode was just read under the thread lock), so no handoff
     # interrupt can be pending: skip that checkpoint read.
     turn = take_turn(compiled, context, message.body, check_waiting=False)
-    reply, waiting = turn.reply, turn.waiting
+    waiting = turn.waiting
+    # Worded on the way out (templates by default; the llm phraser keeps every number of the template).
+    reply = container.phraser.phrase(turn.reply) if turn.reply else None
     if reply:
         # Stored before any handoff below: the agent's own "someone will follow up" is still sent;
         # a staff takeover during the turn makes RecordReply refuse it.

@@ -414,3 +414,31 @@ def test_the_graph_reads_messages_with_the_containers_engine(
     slots = chat.state["slots"]
     assert (slots["date"], slots["time"], slots["party_adults"]) == ("2026-12-19", "15:00", 9)
     assert reply is not None and "9 adults" in reply and "kids" in reply  # moves on, never re-asks the date
+
+
+@pytest.mark.parametrize(
+    ("rephrased", "kept"),
+    [
+        ("How many people are coming, and how many of them are kids (12 and under)?", "rephrased"),
+        ("How many guests? It's $45.00 a head!", "template"),  # an invented price: the template goes out
+    ],
+)
+def test_the_channel_path_words_replies_with_the_containers_phraser(
+    env: pytest.MonkeyPatch, container: Any, agent: Any, rephrased: str, kept: str
+) -> None:
+    from dataclasses import replace
+
+    from services.conversations import handle_inbound
+
+    env.setenv("AGENT_ENGINE", "llm")
+    env.setenv("LLM_API_KEY", "sk-test")
+    env.setenv("LLM_PHRASE_REPLIES", "true")
+    server = FakeServer(lambda body: text_reply(rephrased))
+    phraser = make_phraser(load_settings(), http_client=server.client())
+    said = "a party on December 12 at 6pm"
+    template = handle_inbound(container, channel="web", contact="session-one", text=said, graph=agent)
+    worded = handle_inbound(
+        replace(container, phraser=phraser), channel="web", contact="session-two", text=said, graph=agent
+    )
+    assert server.requests, "the model was asked to word the reply"
+    assert worded.reply == (rephrased if kept == "rephrased" else template.reply)

@@ -33,6 +33,8 @@ def u(text: str, pending: Pending | None = None, topics: tuple[str, ...] | None 
         ("1234 Elm", "1234 Elm", None),  # no street suffix, still a street number and a name
         ("500 El Camino, Menlo Park 94025", "500 El Camino, Menlo Park 94025", "94025"),
         ("it's 77 Sunset, 95816", "77 Sunset, 95816", "95816"),
+        ("2 lobster tails", None, None),  # an answer to the upgrade offer, not a street
+        ("3 extra proteins please", None, None),
     ],
 )
 def test_a_zip_alone_is_not_an_address(text: str, address: str | None, zip_code: str | None) -> None:

@@ -95,8 +95,15 @@ _STATE = rf"(?:\s*,?\s*(?P<state>{_STATES})(?=\s*(?:,|$|[.;!?)]|\s+\d{{5}}\b)))?
 _ZIP_TAIL = r"(?:\s*,?\s*(?P<zip>\d{5})(?:-\d{4})?(?!\d))?"
 _ADDRESS = re.compile(rf"(?<![\w#$.-]){_STREET}{_UNIT}{_CITY}{_STATE}{_ZIP_TAIL}")
 _STREET_AFTER = re.compile(rf"\s+(?:[a-z0-9][a-z0-9'.-]*\s+){{0,3}}{_SUFFIX}\b")
+# A bare answer without a street suffix is read as an address only when its words are not the menu's:
+# "2 lobster tails" answers the upgrade offer, whatever was asked last.
+_NOT_MENU_WORD = (
+    r"(?!(?:lobsters?|tails?|filets?|fillets?|mignon|steaks?|noodles?|yakisoba|proteins?|shrimps?|chicken|"
+    r"salmon|scallops?|tofu|servings?|orders?|plates?|portions?|upgrades?|extra|more|of)\b)"
+)
 _HOUSE_AND_STREET = re.compile(
-    rf"(?<![\w$#.:/-])\d{{1,6}}[a-z]?(?:\s*-\s*\d{{1,6}})?\s+(?:[nsew]\.?\s+)?{_NOT_STREET_WORD}[a-z][a-z'.-]+"
+    rf"(?<![\w$#.:/-])\d{{1,6}}[a-z]?(?:\s*-\s*\d{{1,6}})?\s+(?:[nsew]\.?\s+)?{_NOT_STREET_WORD}{_NOT_MENU_WORD}"
+    r"[a-z][a-z'.-]+"
 )
 _ZIP = re.compile(r"(?<![\w$#.:/-])(?P<zip>\d{5})(?:-\d{4})?(?![\w-]|[.,:/]\d)")
 

@@ -366,6 +366,22 @@ def _heard_for_manage(
     return manage
 
 
+def _unanswerable_question(text: str, heard: Understanding, changed: list[str]) -> bool:
+    """A question that is none of the things the agent knows ("do you take credit cards?"): nothing
+    understood, no slot changed, and it asks. Staff answer it rather than the agent guessing."""
+    asks = text.rstrip().endswith("?")
+    if not asks or heard.intent not in (None, "other") or changed or heard.confirm is not None:
+        return False
+    return not _BOOKING_WORD.search(text.lower())  # about times, prices or the party: the flow answers
+
+
+# Words of the booking itself: a question using them is the flow's to answer, not staff's.
+_BOOKING_WORD = re.compile(
+    r"\b(?:time|times|date|dates|day|days|when|avail\w*|open|slot|slots|book\w*|reserv\w*|party|parties|"
+    r"price|prices|cost|costs|much|pay|deposit|total|guests?|people|kids?|adults?|menu|upgrades?|zip|address)\b"
+)
+
+
 def _handoff_reason(
     text: str, heard: Understanding, slots: Slots, changed: list[str], no_progress: int, business: Business
 ) -> str | None:
@@ -378,6 +394,8 @@ def _handoff_reason(
     if heard.intent == "policy_question" and (heard.topic is None or heard.topic not in business.policies):
         return "unanswered_question"
     if heard.intent == "other" and _POLICY_WORD.search(text.lower()):
+        return "unanswered_question"
+    if _unanswerable_question(text, heard, changed):
         return "unanswered_question"
     party = slots.party_total if slots.party_total is not None else 0
     if party > business.party.max_guests and any(name.startswith("party") for name in changed):

@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from db.engine import libpq_url
 from db.pii import FieldCipher
-from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply
+from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply, UpdateConsent
 from domain.contact import normalize_phone
 
 if TYPE_CHECKING:
@@ -220,7 +220,14 @@ def _turn(
     with container.uow() as uow:
         thread = uow.threads.get(message.thread_id)
     if thread is None or thread.mode == "human":
+        if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone):
+            return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
+        return
+    if channel == "sms" and phone and container.queries.sms_opted_out(phone):
+        # Opted out (perhaps while staff had the thread): only START and HELP get an answer.
+        if not _carrier_keyword(container, message, phone):
+            _mark_handled(container, message.id)
         return
     context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
     # The thread is the agent's (its mode was just read under the thread lock), so no handoff
@@ -237,6 +244,28 @@ def _turn(
         _mark_handled(container, message.id)
     if waiting is not None:
         container.bus.handle(HandOffThread(message.thread_id, str(waiting.get("reason") or "agent"), "agent"))
+
+
+def _carrier_keyword(container: Container, message: StoredMessage, phone: str) -> bool:
+    """Answer a lone STOP / START / HELP by text with the business's standard reply, as a system
+    message (carriers require it whoever is handling the conversation); False for anything else."""
+    from agent import wording
+    from agent.understanding.intents import sms_keyword
+
+    keyword = sms_keyword(message.body)
+    if keyword is None:
+        return False
+    business = container.business
+    if keyword == "help":
+        answer = wording.help_text(business)
+    else:
+        granted = keyword == "start"
+        container.bus.handle(
+            UpdateConsent(channel="sms", granted=granted, source="sms", phone=phone, source_message_id=message.id)
+        )
+        answer = wording.opted_in(business) if granted else wording.opted_out(business)
+    container.bus.handle(RecordReply(message.thread_id, answer, "system", in_reply_to=message.id))
+    return True
 
 
 def _context(container: Container, thread_id: str) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from db.sql import execute
 from db.tables import booking_upgrades, bookings, outbox, schedule_board
 from db.uow import UnitOfWork
 from domain import availability
@@ -206,6 +207,19 @@ class Queries:
             ).scalar()
         url = result.get("url") if isinstance(result, dict) else None
         return url if isinstance(url, str) and url else None
+
+    def sms_opted_out(self, phone: str) -> bool:
+        """True when this number withdrew its SMS consent (STOP and its synonyms) and has not given it
+        again. A number that never opted in is not opted out: answering its own texts is allowed."""
+        with self.uow_factory() as uow:
+            row = execute(
+                uow.conn,
+                "SELECT u.consent_sms, EXISTS (SELECT 1 FROM core.consents c WHERE c.customer_id = u.id"
+                " AND c.channel = 'sms' AND NOT c.granted) AS withdrew"
+                " FROM core.customers u WHERE u.phone_bidx = %s",
+                (uow.blind.of("phone", normalize_phone(phone)),),
+            ).fetchone()
+        return row is not None and row.withdrew and not row.consent_sms
 
 
 def _hhmm(value: time) -> str:

@@ -353,3 +353,22 @@ def test_hibachi_chat_runs_a_scripted_session(tmp_path: Path, chat_db: str) -> N
     finally:
         engine.dispose()
     assert dict((d, n) for d, n in counts) == {"in": 2, "out": 2}
+
+
+def test_stop_is_honoured_while_staff_have_the_thread_and_the_agent_stays_silent_after(
+    container: Container, agent: Any
+) -> None:
+    first = receive_sms(container, PHONE, "dec 12 at 6pm", "rc-s1", graph=agent)
+    hand_off(container, first.thread_id, "staff took over")
+    stop = receive_sms(container, PHONE, "STOP", "rc-s2", graph=agent)
+    assert not container.queries.sms_opted_out("+19999999999")  # an unknown number is not opted out
+    assert container.queries.sms_opted_out(PHONE)
+    last = transcript(container, first.thread_id)[-1]
+    assert (last.author, last.in_reply_to) == ("system", stop.message_id) and "unsubscribed" in last.body.lower()
+
+    hand_back(container, first.thread_id, graph=agent)
+    after = receive_sms(container, PHONE, "12 adults", "rc-s3", graph=agent)
+    assert after.reply is None  # opted out: nothing more is sent
+    assert transcript(container, first.thread_id)[-1].id == after.message_id
+    back = receive_sms(container, PHONE, "START", "rc-s4", graph=agent)
+    assert back.reply is not None and not container.queries.sms_opted_out(PHONE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage
 
 from hibachi.bootstrap import Container
@@ -104,3 +105,22 @@ def test_after_a_handoff_a_yes_does_not_book_an_old_summary(agent: Any, containe
     assert all_bookings(container) == []
     chat.say("yes")
     assert len(all_bookings(container)) == 1
+
+
+@pytest.mark.parametrize("question", ["do you take credit cards?", "Do you accept Venmo?"])
+def test_any_question_outside_the_business_file_is_handed_off(agent: Any, container: Container, question: str) -> None:
+    chat = Chat(agent, container)
+    chat.say("dec 12 at 6pm")
+    reply = chat.say(question)
+    assert reply is not None and "follow up" in reply
+    assert chat.waiting is not None and chat.waiting["reason"] == "unanswered_question"
+
+
+@pytest.mark.parametrize("question", ["what times do you have?", "how much is it per person?"])
+def test_questions_about_the_booking_itself_stay_with_the_agent(
+    agent: Any, container: Container, question: str
+) -> None:
+    chat = Chat(agent, container)
+    chat.say("dec 12 at 6pm")
+    chat.say(question)
+    assert chat.waiting is None

@@ -86,3 +86,9 @@ def test_move_keeps_its_date_and_time() -> None:
 def test_a_correction_while_booking_stays_a_booking() -> None:
     assert u("change it to 7pm", pending="confirm")[0] == "book"
     assert u("can we do the 19th instead?")[0] == "book"
+
+
+@pytest.mark.parametrize("text", ["this is terrible, the food was cold", "this is urgent", "I'm so upset"])
+def test_feelings_after_this_is_or_im_are_not_names(text: str) -> None:
+    slots = understand(text, Context(now=NOW)).slots
+    assert (slots.first_name, slots.last_name) == (None, None)

@@ -173,6 +173,8 @@ available free glad excited booking thinking gonna wanna meeting taking feeling 
 back new now today tomorrow tonight hosting having celebrating throwing curious wanting after about down up
 out over currently originally already always never confused busy flexible open cool perfect thrilled
 vegetarian vegan allergic married located based staying visiting one two three four five six seven eight nine
+terrible awful horrible urgent ridiculous unacceptable important amazing wonderful bad worse worst
+disappointing disappointed frustrating frustrated annoying annoyed crazy insane serious weird strange upset angry
 ten twenty stop help start cancel info end quit book reserve party reaching writing contacting following
 inquiring asking checking need want would like could can will shall may might must should do does did have has
 had get got make made email phone number zip address name call text reach contact monday tuesday wednesday

@@ -80,6 +80,18 @@ class CustomerRepository:
         found = sorted(rows, key=lambda row: email_bidx is not None and row.email_bidx != email_bidx)
         return self._record(found[0]) if found else None
 
+    def sms_opted_out(self, phone: str) -> bool:
+        """True when this (normalised) number withdrew its SMS consent (STOP and its synonyms) and has
+        not given it again. A number that never opted in is not opted out: answering its texts is allowed."""
+        row = execute(
+            self.conn,
+            "SELECT u.consent_sms, EXISTS (SELECT 1 FROM core.consents c WHERE c.customer_id = u.id"
+            " AND c.channel = 'sms' AND NOT c.granted) AS withdrew"
+            " FROM core.customers u WHERE u.phone_bidx = %s",
+            (self.blind.of("phone", phone),),
+        ).fetchone()
+        return row is not None and bool(row.withdrew) and not row.consent_sms
+
     def insert_if_absent(
         self,
         *,

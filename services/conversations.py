@@ -219,12 +219,13 @@ def _turn(
 
     with container.uow() as uow:
         thread = uow.threads.get(message.thread_id)
+        opted_out = channel == "sms" and phone is not None and uow.customers.sms_opted_out(phone)
     if thread is None or thread.mode == "human":
         if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone):
             return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
         return
-    if channel == "sms" and phone and container.queries.sms_opted_out(phone):
+    if opted_out and phone:
         # Opted out (perhaps while staff had the thread): only START and HELP get an answer.
         if not _carrier_keyword(container, message, phone):
             _mark_handled(container, message.id)

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from db.sql import execute
 from db.tables import booking_upgrades, bookings, outbox, schedule_board
 from db.uow import UnitOfWork
 from domain import availability
@@ -209,17 +208,9 @@ class Queries:
         return url if isinstance(url, str) and url else None
 
     def sms_opted_out(self, phone: str) -> bool:
-        """True when this number withdrew its SMS consent (STOP and its synonyms) and has not given it
-        again. A number that never opted in is not opted out: answering its own texts is allowed."""
+        """True when this number withdrew its SMS consent and has not given it again."""
         with self.uow_factory() as uow:
-            row = execute(
-                uow.conn,
-                "SELECT u.consent_sms, EXISTS (SELECT 1 FROM core.consents c WHERE c.customer_id = u.id"
-                " AND c.channel = 'sms' AND NOT c.granted) AS withdrew"
-                " FROM core.customers u WHERE u.phone_bidx = %s",
-                (uow.blind.of("phone", normalize_phone(phone)),),
-            ).fetchone()
-        return row is not None and row.withdrew and not row.consent_sms
+            return uow.customers.sms_opted_out(normalize_phone(phone))
 
 
 def _hhmm(value: time) -> str:

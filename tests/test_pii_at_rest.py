@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from api.app import create_app
 from db.tables import SCHEMAS
@@ -29,6 +30,35 @@ SECRETS = [
     "peanut allergy",
 ]
 CANARY = "canary.plaintext@example.org"  # planted on purpose: proves the scan finds what is there
+
+
+def text_columns(conn: Connection, schemas: tuple[str, ...]) -> list[Any]:
+    """Every column of these schemas that could hold text: text, varchar, bytea, json(b), arrays."""
+    listed = ", ".join(f"'{schema}'" for schema in schemas)
+    return list(
+        conn.execute(
+            text(
+                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                f"WHERE table_schema IN ({listed}) AND data_type IN "
+                "('text', 'character varying', 'character', 'bytea', 'jsonb', 'json', 'ARRAY')"
+            )
+        ).all()
+    )
+
+
+def plaintext_hits(conn: Connection, columns: list[Any], secrets: tuple[str, ...]) -> list[str]:
+    """`schema.table.column holds 'secret'` for every column where a secret appears in plain text."""
+    found = []
+    for schema, table, column, data_type in columns:
+        value_sql = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'"{column}"::text'
+        for secret in secrets:
+            hit = conn.execute(
+                text(f'SELECT 1 FROM "{schema}"."{table}" WHERE strpos(lower({value_sql}), lower(:s)) > 0 LIMIT 1'),
+                {"s": secret},
+            ).first()
+            if hit:
+                found.append(f"{schema}.{table}.{column} holds {secret!r}")
+    return found
 
 
 def test_a_scan_of_every_text_bytea_and_jsonb_column_finds_no_plaintext(
@@ -58,26 +88,10 @@ def test_a_scan_of_every_text_bytea_and_jsonb_column_finds_no_plaintext(
             text("UPDATE events.outbox SET result = jsonb_build_object('to', CAST(:c AS text))"), {"c": CANARY}
         )
 
-    schemas = ", ".join(f"'{s}'" for s in (*SCHEMAS, "public"))
     with container.engine.connect() as conn:
-        columns = conn.execute(
-            text(
-                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-                f"WHERE table_schema IN ({schemas}) AND data_type IN "
-                "('text', 'character varying', 'character', 'bytea', 'jsonb', 'json', 'ARRAY')"
-            )
-        ).all()
+        columns = text_columns(conn, (*SCHEMAS, "public"))
         assert len(columns) > 30  # the scan really covers the schema
-        found = []
-        for schema, table, column, data_type in columns:
-            value_sql = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'"{column}"::text'
-            for secret in (*SECRETS, CANARY):
-                hit = conn.execute(
-                    text(f'SELECT 1 FROM "{schema}"."{table}" WHERE strpos(lower({value_sql}), lower(:s)) > 0 LIMIT 1'),
-                    {"s": secret},
-                ).first()
-                if hit:
-                    found.append(f"{schema}.{table}.{column} holds {secret!r}")
+        found = plaintext_hits(conn, columns, (*SECRETS, CANARY))
         # the ciphertexts really are there (a scan of empty tables proves nothing)
         encrypted = conn.execute(text("SELECT count(*) FROM core.customers WHERE email_enc IS NOT NULL")).scalar_one()
     assert encrypted == 1
@@ -100,26 +114,10 @@ def test_a_conversation_leaves_no_plaintext_in_any_schema_including_the_agents_c
         for text_ in (said, "yes", "yes"):
             response = client.post("/channels/web/messages", json={"session_id": session, "text": text_})
             assert response.status_code == 200, response.text
-    schemas = ", ".join(f"'{s}'" for s in (*SCHEMAS, "agent", "public"))
     with container.engine.connect() as conn:
-        columns = conn.execute(
-            text(
-                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-                f"WHERE table_schema IN ({schemas}) AND data_type IN "
-                "('text', 'character varying', 'character', 'bytea', 'jsonb', 'json', 'ARRAY')"
-            )
-        ).all()
+        columns = text_columns(conn, (*SCHEMAS, "agent", "public"))
         assert {c[0] for c in columns} >= {"agent", "core", "events"}
         checkpoints = conn.execute(text("SELECT count(*) FROM agent.checkpoints")).scalar_one()
         assert checkpoints > 0  # the conversation really was checkpointed
-        found = []
-        for schema, table, column, data_type in columns:
-            value_sql = f"encode(\"{column}\", 'escape')" if data_type == "bytea" else f'"{column}"::text'
-            for secret in ("priya.raman", "Ramanathan", "5550177", "555-0177", "Capitol Mall"):
-                hit = conn.execute(
-                    text(f'SELECT 1 FROM "{schema}"."{table}" WHERE strpos(lower({value_sql}), lower(:s)) > 0 LIMIT 1'),
-                    {"s": secret},
-                ).first()
-                if hit:
-                    found.append(f"{schema}.{table}.{column} holds {secret!r}")
+        found = plaintext_hits(conn, columns, ("priya.raman", "Ramanathan", "5550177", "555-0177", "Capitol Mall"))
     assert found == []

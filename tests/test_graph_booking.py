@@ -163,3 +163,20 @@ def test_no_at_the_summary_books_nothing(agent: Any, container: Container) -> No
     dropped = chat.say("no")
     assert dropped is not None and "nothing is booked" in dropped.lower()
     assert all_bookings(container) == [] and chat.waiting is None
+
+
+def test_an_address_or_upgrade_change_at_the_summary_is_requoted(agent: Any, container: Container) -> None:
+    chat = Chat(agent, container)
+    chat.say(ONE_MESSAGE)
+    assert "Total $870.00" in (chat.say("yes") or "")
+
+    moved = chat.say("actually the party is at 500 Castro St, Mountain View CA 94041")
+    assert moved is not None and "500 Castro St" in moved
+    assert "Total $970.00" in moved  # zone C: the $100.00 Bay Area travel fee, as quote_price said
+    fewer = chat.say("make it 2 lobster tails")
+    assert fewer is not None and "2 × lobster tail" in fewer and "Total $940.00" in fewer
+    assert all_bookings(container) == []
+
+    chat.say("yes")
+    booking = only_booking(container)
+    assert (booking["zip"], booking["zone_id"], booking["total_due_cents"]) == ("94041", "C", 94000)

@@ -103,3 +103,27 @@ def test_a_second_reschedule_is_handed_to_staff(agent: Any, container: Container
     assert chat.waiting is not None and chat.waiting["reason"] == "change_needs_staff"
     (booking,) = all_bookings(container)
     assert (booking["reference"], booking["event_date"]) == (reference, date(2026, 12, 26))
+
+
+def test_web_reschedule_with_the_email_and_the_reference(agent: Any, container: Container) -> None:
+    reference = existing(container)
+    chat = Chat(agent, container)
+    chat.say(f"hi, I'd like to reschedule booking {reference}, my email is ana@example.com")
+    ask = chat.say("January 9 at 3pm")
+    assert ask is not None and "January 9 at 3pm" in ask and "(yes/no)" in ask
+    done = chat.say("yes")
+    assert done is not None and "January 9" in done
+    (booking,) = all_bookings(container)
+    assert (booking["event_date"], booking["slot"]) == (date(2027, 1, 9), time(15))
+
+
+def test_rescheduling_into_a_full_slot_offers_what_is_free(agent: Any, container: Container) -> None:
+    reference = existing(container)
+    for i in range(3):  # every chef who serves zone A is booked on Dec 26 at 6pm
+        container.bus.handle(create_booking_cmd(day="2026-12-26", email=f"full{i}@example.com", phone=None))
+    chat = Chat(agent, container, channel="sms", phone=PHONE)
+    chat.say("I need to reschedule my party")
+    offer = chat.say("December 26 at 6pm")
+    assert offer is not None and "3pm" in offer  # the day's other times (the chefs can cook 3pm before 6pm)
+    mine = next(b for b in all_bookings(container) if b["reference"] == reference)
+    assert mine["event_date"] == date(2026, 12, 19)  # nothing moved yet

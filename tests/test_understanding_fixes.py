@@ -92,3 +92,9 @@ def test_a_correction_while_booking_stays_a_booking() -> None:
 def test_feelings_after_this_is_or_im_are_not_names(text: str) -> None:
     slots = understand(text, Context(now=NOW)).slots
     assert (slots.first_name, slots.last_name) == (None, None)
+
+
+def test_a_count_of_upgrades_is_not_a_time() -> None:
+    heard = understand("make it 2 lobster tails", Context(now=NOW, pending="confirm"))
+    assert (heard.slots.time, heard.slots.upgrades) == (None, {"lobster_tail": 2})
+    assert understand("make it 2", Context(now=NOW, pending="confirm")).slots.time == "14:00"  # a bare 2 still is

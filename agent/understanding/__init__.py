@@ -72,10 +72,11 @@ def understand(text: str, ctx: Context) -> Understanding:
     if slots["date"] is not None:
         slots["date"] = slots["date"].isoformat()
 
+    # Upgrades before times: in "make it 2 lobster tails" the 2 counts tails, it is not 2pm.
+    upgrades = find_upgrades(work, ctx.upgrade_codes)
     times = find_times(work, bare_ok=pending == "time", weak_ok=pending != "party")
     slots["time"] = pick_time(work, times)
 
-    upgrades = find_upgrades(work, ctx.upgrade_codes)
     party = find_party(work, bare_ok=pending == "party")
     slots["party_total"], slots["party_adults"], slots["party_kids"] = party.total, party.adults, party.kids
     if upgrades:

@@ -21,6 +21,37 @@ from domain.zones import normalize_zip, zone_for_zip
 from services.context import ServiceContext
 from services.handlers import DEPOSIT_LINK
 
+# What every booking query shows: its non-personal facts.
+BOOKING_COLUMNS = (
+    bookings.c.id,
+    bookings.c.reference,
+    bookings.c.status,
+    bookings.c.event_date,
+    bookings.c.slot,
+    bookings.c.zone_id,
+    bookings.c.adults,
+    bookings.c.kids,
+    bookings.c.total_due_cents,
+    bookings.c.deposit_due_cents,
+    bookings.c.deposit_paid_cents,
+)
+
+
+def _booking_facts(row: Any) -> dict[str, Any]:
+    return {
+        "reference": row.reference,
+        "status": row.status,
+        "date": row.event_date.isoformat(),
+        "slot": _hhmm(row.slot),
+        "zone": row.zone_id,
+        "party": {"adults": row.adults, "kids": row.kids},
+        "total_due_cents": row.total_due_cents,
+        "deposit_due_cents": row.deposit_due_cents,
+        "deposit_paid_cents": row.deposit_paid_cents,
+        "total_due": format_usd(row.total_due_cents),
+        "deposit_due": format_usd(row.deposit_due_cents),
+    }
+
 
 class Queries:
     def __init__(self, uow_factory: Callable[[], UnitOfWork], context: ServiceContext) -> None:
@@ -75,20 +106,7 @@ class Queries:
         """A booking's non-personal facts (who booked it is not shown to an unauthenticated caller)."""
         with self.uow_factory() as uow:
             row = uow.conn.execute(
-                select(
-                    bookings.c.id,
-                    bookings.c.reference,
-                    bookings.c.status,
-                    bookings.c.event_date,
-                    bookings.c.slot,
-                    bookings.c.zone_id,
-                    bookings.c.adults,
-                    bookings.c.kids,
-                    bookings.c.total_due_cents,
-                    bookings.c.deposit_due_cents,
-                    bookings.c.deposit_paid_cents,
-                    schedule_board.c.chef_name,
-                )
+                select(*BOOKING_COLUMNS, schedule_board.c.chef_name)
                 .join(schedule_board, schedule_board.c.booking_id == bookings.c.id)
                 .where(bookings.c.reference == reference.strip().upper())
             ).first()
@@ -102,21 +120,7 @@ class Queries:
                     )
                 )
             }
-        return {
-            "reference": row.reference,
-            "status": row.status,
-            "date": row.event_date.isoformat(),
-            "slot": row.slot.strftime("%H:%M"),
-            "zone": row.zone_id,
-            "chef_name": row.chef_name,
-            "party": {"adults": row.adults, "kids": row.kids},
-            "upgrades": upgrades,
-            "total_due_cents": row.total_due_cents,
-            "deposit_due_cents": row.deposit_due_cents,
-            "deposit_paid_cents": row.deposit_paid_cents,
-            "total_due": format_usd(row.total_due_cents),
-            "deposit_due": format_usd(row.deposit_due_cents),
-        }
+        return _booking_facts(row) | {"chef_name": row.chef_name, "upgrades": upgrades}
 
     def alternatives(self, day: date, slot: str, zip_code: str) -> list[dict[str, str]]:
         """What a customer could take instead of a full (day, slot): the same rule create-booking
@@ -148,21 +152,7 @@ class Queries:
             if record is None:
                 return None
             rows = uow.conn.execute(
-                select(
-                    bookings.c.id,
-                    bookings.c.reference,
-                    bookings.c.status,
-                    bookings.c.event_date,
-                    bookings.c.slot,
-                    bookings.c.zip,
-                    bookings.c.zone_id,
-                    bookings.c.adults,
-                    bookings.c.kids,
-                    bookings.c.total_due_cents,
-                    bookings.c.deposit_due_cents,
-                    bookings.c.deposit_paid_cents,
-                    bookings.c.reschedule_count,
-                )
+                select(*BOOKING_COLUMNS, bookings.c.zip, bookings.c.reschedule_count)
                 .where(bookings.c.customer_id == record.id, bookings.c.status.in_(ACTIVE_STATUSES))
                 .order_by(bookings.c.event_date, bookings.c.slot)
             ).all()
@@ -170,22 +160,7 @@ class Queries:
             "customer_id": record.id,
             "first_name": record.first_name,
             "bookings": [
-                {
-                    "reference": row.reference,
-                    "status": row.status,
-                    "date": row.event_date.isoformat(),
-                    "slot": _hhmm(row.slot),
-                    "zip": row.zip,
-                    "zone": row.zone_id,
-                    "party": {"adults": row.adults, "kids": row.kids},
-                    "total_due_cents": row.total_due_cents,
-                    "deposit_due_cents": row.deposit_due_cents,
-                    "deposit_paid_cents": row.deposit_paid_cents,
-                    "reschedule_count": row.reschedule_count,
-                    "total_due": format_usd(row.total_due_cents),
-                    "deposit_due": format_usd(row.deposit_due_cents),
-                }
-                for row in rows
+                _booking_facts(row) | {"zip": row.zip, "reschedule_count": row.reschedule_count} for row in rows
             ],
         }
 

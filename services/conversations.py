@@ -238,12 +238,15 @@ def _turn(
     # Worded on the way out (templates by default; the llm phraser keeps every number of the template).
     reply = container.phraser.phrase(turn.reply) if turn.reply else None
     if reply:
-        # Stored before any handoff below: the agent's own "someone will follow up" is still sent;
-        # a staff takeover during the turn makes RecordReply refuse it.
-        container.bus.handle(RecordReply(message.thread_id, reply, "ai", in_reply_to=message.id))
+        # The agent's own handoff (the handoff_to_staff tool already put the thread in human mode)
+        # still tells the customer someone will follow up: that notice goes out as a system message.
+        # Any other reply is the agent's, and a staff takeover during the turn makes RecordReply refuse it.
+        author = "system" if waiting is not None else "ai"
+        container.bus.handle(RecordReply(message.thread_id, reply, author, in_reply_to=message.id))
     else:
         _mark_handled(container, message.id)
     if waiting is not None:
+        # Normally a no-op (the tool handed off); here in case the tool could not reach the bus.
         container.bus.handle(HandOffThread(message.thread_id, str(waiting.get("reason") or "agent"), "agent"))
 
 

@@ -153,3 +153,18 @@ def agent(checkpoint_pool: Any, cipher: FieldCipher) -> Any:
     from graph.checkpoint import compile_graph
 
     return compile_graph(checkpoint_pool, cipher)
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """An environment holding no setting but a valid key set (k1, k2; k2 active), whatever the
+    developer's shell exports: every field of Settings is cleared first."""
+    from hibachi.settings import Settings
+
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PII_KEYS", f"k1:{new_key()},k2:{new_key()}")
+    monkeypatch.setenv("PII_ACTIVE_KEY_ID", "k2")
+    monkeypatch.setenv("BLIND_INDEX_KEY", new_key())
+    return monkeypatch

@@ -16,33 +16,15 @@ from agent.engines import RULES, LlmEngine, LlmPhraser, RulesEngine, TemplatePhr
 from agent.schema import Context, Slots, Understanding
 from agent.understanding import understand
 from agent.wording import keeps_key_facts, numbers_are_grounded
-from db.pii import new_key
 from hibachi.settings import Settings, SettingsError, load_settings
 
 NOW = datetime.fromisoformat("2026-12-01T10:00:00-08:00")  # a Tuesday
 Handler = Callable[[httpx.Request], httpx.Response]
 
-LLM_SETTINGS = (
-    "AGENT_ENGINE",
-    "LLM_MODEL",
-    "LLM_BASE_URL",
-    "LLM_API_KEY",
-    "LLM_TIMEOUT_SECONDS",
-    "LLM_MAX_RETRIES",
-    "LLM_PHRASE_REPLIES",
-)
-
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """A clean environment with valid keys and the llm settings unset."""
-    for name in LLM_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("PII_KEYS", f"k1:{new_key()}")
-    monkeypatch.setenv("PII_ACTIVE_KEY_ID", "k1")
-    monkeypatch.setenv("BLIND_INDEX_KEY", new_key())
-    return monkeypatch
+def env(settings_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    return settings_env
 
 
 @pytest.fixture

@@ -8,34 +8,12 @@ import os
 
 import pytest
 
-from db.pii import new_key
 from hibachi.settings import SettingsError, load_settings
-
-SETTING_NAMES = (
-    "DATABASE_URL",
-    "BUSINESS_FILE",
-    "DATA_DIR",
-    "PII_KEYS",
-    "PII_ACTIVE_KEY_ID",
-    "BLIND_INDEX_KEY",
-    "HOST",
-    "PORT",
-    "OUTBOX_MAX_ATTEMPTS",
-    "OUTBOX_POLL_SECONDS",
-    "RUN_OUTBOX_IN_PROCESS",
-)
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """A clean environment with a valid key set."""
-    for name in SETTING_NAMES:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("PII_KEYS", f"k1:{new_key()},k2:{new_key()}")
-    monkeypatch.setenv("PII_ACTIVE_KEY_ID", "k2")
-    monkeypatch.setenv("BLIND_INDEX_KEY", new_key())
-    return monkeypatch
+def env(settings_env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    return settings_env
 
 
 def refusal(prefix: str) -> str:

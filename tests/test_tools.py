@@ -3,6 +3,7 @@ what they return on the business's refusals."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -86,3 +87,20 @@ def test_reschedule_and_cancel_refuse_another_customers_booking(container: Conta
     gone = cancel_booking.invoke({**common, "idempotency_key": "k2"})
     assert moved["error"]["code"] == "not_found" and gone["error"]["code"] == "not_found"
     assert container.queries.booking(theirs["reference"])["status"] == "deposit_pending"
+
+
+def test_handoff_to_staff_puts_the_thread_in_human_mode(container: Container) -> None:
+    from domain.commands import ReceiveMessage
+    from tools.staff import handoff_to_staff
+
+    thread_id = container.bus.handle(ReceiveMessage("sms", "+19165550177", "I want a person")).body["thread_id"]
+    result = handoff_to_staff.invoke(
+        {"reason": "customer_asked", "caller": Caller(container, thread_id, "sms", customer_phone="+19165550177")}
+    )
+    assert result["ok"] and result["handed_off"] and result["mode"] == "human"
+    with container.uow() as uow:
+        thread = uow.threads.get(thread_id)
+    assert thread is not None and (thread.mode, thread.handoff_reason) == ("human", "customer_asked")
+
+    studio = handoff_to_staff.invoke({"reason": "complaint", "caller": Caller(container, str(uuid.uuid4()))})
+    assert studio["ok"] and not studio["handed_off"]  # no inbox thread: the graph's interrupt alone pauses it

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg, tool
 
-from domain.commands import UpdateConsent
+from domain.commands import HandOffThread, UpdateConsent
+from domain.errors import NotFound
 
 from .caller import Caller
 from .results import EXPECTED_ERRORS, failed, from_error
@@ -36,8 +37,8 @@ def handoff_to_staff(
     the business's policies do not answer. Then tell the customer someone will follow up; do not
     promise a time or an outcome.
 
-    The graph pauses the thread (a LangGraph interrupt carrying the reason) until staff hand it back;
-    the thread's human mode in the inbox is set by the channel layer from that interrupt.
+    The thread goes to human mode in the staff inbox now (the HandOffThread command), and the graph
+    pauses it (a LangGraph interrupt carrying the reason) until staff hand it back.
 
     Args:
         reason: Why: customer_asked, complaint, large_party, no_progress, unanswered_question,
@@ -46,7 +47,14 @@ def handoff_to_staff(
     """
     if reason not in HANDOFF_REASONS:
         return failed("invalid", f"must be one of {', '.join(HANDOFF_REASONS)}", "reason")
-    return {"ok": True, "handed_off": True, "reason": reason, "note": note, "thread_id": caller.thread_id}
+    try:
+        result = caller.container.bus.handle(HandOffThread(caller.thread_id, reason, "agent"))
+    except NotFound:
+        # A thread with no inbox row (a LangGraph Studio run): the interrupt alone pauses it.
+        return {"ok": True, "handed_off": False, "reason": reason, "note": note, "thread_id": caller.thread_id}
+    except EXPECTED_ERRORS as error:
+        return from_error(error)
+    return {"ok": True, "handed_off": True, "reason": reason, "note": note, **result.body}
 
 
 @tool(parse_docstring=True)

@@ -221,13 +221,13 @@ def _turn(
         thread = uow.threads.get(message.thread_id)
         opted_out = channel == "sms" and phone is not None and uow.customers.sms_opted_out(phone)
     if thread is None or thread.mode == "human":
-        if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone):
+        if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone, opted_out):
             return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
         return
     if opted_out and phone:
-        # Opted out (perhaps while staff had the thread): only START and HELP get an answer.
-        if not _carrier_keyword(container, message, phone):
+        # Opted out (perhaps while staff had the thread): only START gets an answer.
+        if not _carrier_keyword(container, message, phone, opted_out):
             _mark_handled(container, message.id)
         return
     context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
@@ -250,15 +250,20 @@ def _turn(
         container.bus.handle(HandOffThread(message.thread_id, str(waiting.get("reason") or "agent"), "agent"))
 
 
-def _carrier_keyword(container: Container, message: StoredMessage, phone: str) -> bool:
+def _carrier_keyword(container: Container, message: StoredMessage, phone: str, opted_out: bool) -> bool:
     """Answer a lone STOP / START / HELP by text with the business's standard reply, as a system
-    message (carriers require it whoever is handling the conversation); False for anything else."""
+    message (carriers require it whoever is handling the conversation); False for anything else.
+    An opted-out number got its one confirmation: after it only START is answered (a repeated STOP
+    or a HELP is taken, and nothing is sent)."""
     from agent import wording
     from agent.understanding.intents import sms_keyword
 
     keyword = sms_keyword(message.body)
     if keyword is None:
         return False
+    if opted_out and keyword != "start":
+        _mark_handled(container, message.id)
+        return True
     business = container.business
     if keyword == "help":
         answer = wording.help_text(business)

@@ -372,3 +372,18 @@ def test_stop_is_honoured_while_staff_have_the_thread_and_the_agent_stays_silent
     assert transcript(container, first.thread_id)[-1].id == after.message_id
     back = receive_sms(container, PHONE, "START", "rc-s4", graph=agent)
     assert back.reply is not None and not container.queries.sms_opted_out(PHONE)
+
+
+def test_an_opted_out_number_gets_nothing_for_help_or_another_stop_only_start_reopens(
+    container: Container, agent: Any
+) -> None:
+    stop = receive_sms(container, PHONE, "STOP", "rc-o1", graph=agent)
+    assert stop.reply is not None and "unsubscribed" in stop.reply.lower()
+    for n, text_ in enumerate(("HELP", "stop", "hello?")):
+        assert receive_sms(container, PHONE, text_, f"rc-o{n + 2}", graph=agent).reply is None
+    hand_off(container, stop.thread_id, "staff took over")  # the carrier keywords bypass human mode
+    assert receive_sms(container, PHONE, "HELP", "rc-o9", graph=agent).reply is None
+    outbound = [m for m in transcript(container, stop.thread_id) if m.direction == "out"]
+    assert len(outbound) == 1  # the one opt-out confirmation
+    back = receive_sms(container, PHONE, "START", "rc-o10", graph=agent)
+    assert back.reply is not None and not container.queries.sms_opted_out(PHONE)

@@ -172,6 +172,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.report:
         from .report import write_report
 
+        args.report.parent.mkdir(parents=True, exist_ok=True)
         write_report(args.report, results, summary)
     status = _status(args, summary, flaky, out)
     out.write(summary.line() + "\n")

@@ -117,7 +117,8 @@ def table(results: Sequence[CaseResult]) -> str:
     rows = [f"{'case':<{width}}  run  result  turns  p95_ms  why"]
     for r in results:
         turn_ms = [t.ms for t in r.turns]
-        why = "; ".join(([r.error] if r.error else []) + r.violations + r.failures)
+        turn_problems = [f"turn {n}: {p}" for n, t in enumerate(r.turns, start=1) for p in t.problems]
+        why = "; ".join(([r.error] if r.error else []) + r.violations + r.failures + turn_problems)
         result = "pass" if r.passed else ("ERROR" if r.error else "FAIL")
         rows.append(
             f"{r.case_id:<{width}}  {r.run:>3}  {result:<6}  {len(r.turns):>5}  {percentile(turn_ms, 0.95):>6.0f}  "

@@ -333,3 +333,12 @@ def test_the_command_line_prints_the_table_and_the_summary_line_last(tmp_path: P
     failing = io.StringIO()
     assert main(["run", str(cases), "--min-success", "0.95"], out=failing) == 1
     assert SUMMARY.match(failing.getvalue().strip().splitlines()[-1])
+
+
+def test_the_llm_engine_without_a_model_is_a_clear_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLM_API_KEY", raising=False)
+    write_case(tmp_path, "book.yaml", BOOKING_CASE)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main(["run", str(tmp_path), "--engine", "llm"], out=io.StringIO()) == 2
+    assert "LLM_API_KEY" in err.getvalue()

@@ -291,8 +291,23 @@ def prices(business: Business) -> str:
 
 def your_price(quote: Mapping[str, Any]) -> str:
     """A price question once the party is quoted: the customer's own numbers."""
+    party = quote.get("party") or {}
+    who = "your party"
+    if party.get("adults") is not None and party.get("kids") is not None:
+        who = party_text(party["adults"], party["kids"], None)
+    applied = quote.get("minimum_applied") and quote.get("minimum_cents")
+    minimum = format_usd(quote["minimum_cents"]) if applied else None
+    fee = format_usd(quote["travel_fee_cents"]) if quote.get("travel_fee_cents") else None
+    if minimum and fee:
+        including = f" (the {minimum} food minimum, plus a {fee} travel fee)"
+    elif minimum:
+        including = f" (the {minimum} food minimum)"
+    elif fee:
+        including = f" (including a {fee} travel fee)"
+    else:
+        including = ""
     return (
-        f"For your party the total is {quote['total_due']}, and the deposit is {quote['deposit_due']} "
+        f"For {who} the total is {quote['total_due']}{including}, and the deposit is {quote['deposit_due']} "
         "(it counts toward the total)."
     )
 

@@ -82,6 +82,8 @@ _LAST_ANSWER = re.compile(r"\b(?:last|later|latest)\b(?:\s+one)?")
 _EARLY_ANSWER = re.compile(r"\b(?:earlier|earliest)\b(?:\s+one)?")
 _NONE_ANSWER = re.compile(r"^\W*(?:none|no(?:ne)?\s*(?:kids|children)?|zero|0|nope|no\s+one|nobody|all\s+adults)\W*$")
 _POLICY_WORD = re.compile(r"\bpolic(?:y|ies)\b")
+_SAME_TIME = re.compile(r"\bsame\s+(?:time|slot|hour)\b")
+_SAME_DAY = re.compile(r"\bsame\s+(?:day|date)\b")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -300,7 +302,20 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "preface": None,
         "handoff_reason": _handoff_reason(text, heard, merged, changed, no_progress, business),
     }
+    if state.get("opted_out") and _opted_back_in(ctx):
+        updates["opted_out"] = False  # START reached us another way (the channel answers it for opted-out numbers)
     return updates
+
+
+def _opted_back_in(ctx: Context) -> bool:
+    """An SMS customer the thread remembers as opted out whose consent record says they are subscribed
+    again: their START was answered outside the graph. The record, not the thread, is the truth; a
+    number with no record (its STOP could not be stored) stays opted out."""
+    if ctx.channel != "sms" or not ctx.customer_phone:
+        return False
+    with ctx.container.uow() as uow:
+        record = uow.customers.find(phone=ctx.customer_phone)
+    return record is not None and record.consent_sms
 
 
 def _plausible_address(address: str, zip_code: str | None) -> bool:
@@ -363,6 +378,11 @@ def _heard_for_manage(
         manage["date"] = new.date
     if new.time:
         manage["slot"] = new.time
+    low = text.lower()
+    if not new.time and _SAME_TIME.search(low):
+        manage["keep"] = sorted({*manage.get("keep", []), "slot"})  # "feb 6, same time": the booking's slot
+    if not new.date and _SAME_DAY.search(low):
+        manage["keep"] = sorted({*manage.get("keep", []), "date"})  # "same day but 3pm"
     return manage
 
 
@@ -430,18 +450,43 @@ def answer_faq(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     The answer goes before the question the conversation was waiting on, which the next node asks."""
     business = _business(runtime)
     heard = _heard(state)
+    slots = _slots(state)
     quote = state.get("quote")
-    fresh_quote = quote if quote and quote.get("for") == quote_key(_slots(state)) else None
+    fresh_quote = quote if quote and quote.get("for") == quote_key(slots) else None
+    updates: dict[str, Any] = {}
+    if heard.intent == "price_question" and fresh_quote is None and state.get("flow") != "manage":
+        fresh_quote = _quote_asked_party(slots, runtime)
+        if fresh_quote is not None:
+            updates["quote"] = fresh_quote
     if heard.intent == "price_question":
         answer = wording.your_price(fresh_quote) if fresh_quote else wording.prices(business)
     else:
         answer = wording.policy_answer(heard.topic or "", business) or ""
     if state.get("flow") == "book" and (state.get("pending") or state.get("changed")):
-        return {"preface": answer}
+        return {"preface": answer, **updates}
     if state.get("flow") == "manage":
         return {"preface": answer}
     follow = "" if state.get("booking") else "\n\n" + wording.invite()
-    return reply(state, answer + follow, greet=business)
+    return reply(state, answer + follow, greet=business, **updates)
+
+
+def _quote_asked_party(slots: Mapping[str, Any], runtime: Runtime[Context]) -> dict[str, Any] | None:
+    """ "How much for 10 adults and 5 kids in 94110?": the price of that party, when the party (adults
+    and kids) and the ZIP are known. None otherwise, or when it cannot be priced (the booking steps
+    then say why: outside the area, too many guests)."""
+    key = quote_key(slots)
+    if key["adults"] is None or key["kids"] is None or not key["zip"]:
+        return None
+    result = quote_price.invoke(
+        {
+            "adults": key["adults"],
+            "kids": key["kids"],
+            "zip_code": key["zip"],
+            "upgrades": key["upgrades"],
+            "caller": context_of(runtime).caller,
+        }
+    )
+    return {**result, "for": key} if result["ok"] else None
 
 
 def wrap_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -708,6 +753,8 @@ def manage(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if action == "reschedule" and heard.slots.date == chosen["date"] and heard.slots.time is None:
             plan.pop("date", None)  # the date named the booking, not the new date
     booking = plan["booking"]
+    for name in plan.pop("keep", []):
+        plan.setdefault(name, booking[name])
 
     if action == "cancel":
         today = _today(runtime)

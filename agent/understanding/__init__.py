@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from agent.schema import Context, Slots, Understanding
 
-from .contact import find_email, find_name, find_phone, find_place, find_reference
+from .contact import find_email, find_name, find_name_parts, find_phone, find_place, find_reference
 from .dates import bare_day, find_dates, pick_date
 from .intents import consent, intent, sms_keyword, yes_no
 from .merge import merge, reconcile_party
-from .party import find_party
+from .party import Party, find_party
 from .text import Work
 from .times import find_times, pick_time
 from .upgrades import EVERYONE, find_upgrades
@@ -37,6 +37,37 @@ _NO_UPGRADES = re.compile(
     r"just\s+the\s+(?:standard|regular|basic)\s*(?:menu|package|meal)?)\b"
 )
 _NO_ANSWER = re.compile(r"^\W*(?:no|nope|nah|none|no\s+thanks?|no\s+thank\s+you|nothing|i'?m\s+good)\W*$")
+
+
+# Words that name a booking already made: "reschedule my booking", "move my other party".
+_EXISTING_BOOKING = re.compile(
+    r"\b(?:reschedul\w*|postpon\w*|(?:my|our)\s+(?:booking|reservation|other|existing|current)|existing|"
+    r"already\s+booked|reference|mh-\w+)\b"
+)
+
+
+def _corrects_booking_in_progress(text: str, ctx: Context, stated: Slots) -> bool:
+    """A "move it to January 16th" while a booking is being made (its date known, no reference) corrects
+    that booking's date or time; it does not reschedule one that exists."""
+    if ctx.known.date is None or ctx.known.reference is not None:
+        return False
+    if stated.date is None and stated.time is None:
+        return False
+    return _EXISTING_BOOKING.search(text.lower()) is None
+
+
+_ALSO = re.compile(r"\b(?:also|too|plus|as\s+well|in\s+addition|additional|extra|on\s+top)\b|\+")
+_SUBSET = re.compile(r"\bof\s+(?:them|us|those|whom)\b")
+
+
+def _kids_on_top(text: str, party: Party, ctx: Context) -> bool:
+    """Kids said as "there will also be 3 kids" once the adults are known: kids besides the adults, not among them."""
+    if party.kids is None or party.adults is not None or party.total is not None or not party.kids:
+        return False
+    if ctx.known.party_adults is None:
+        return False
+    low = text.lower()
+    return _ALSO.search(low) is not None and _SUBSET.search(low) is None
 
 
 @lru_cache(maxsize=16)
@@ -78,6 +109,9 @@ def understand(text: str, ctx: Context) -> Understanding:
     slots["time"] = pick_time(work, times)
 
     party = find_party(work, bare_ok=pending == "party")
+    if _kids_on_top(work.orig, party, ctx):
+        party.adults = ctx.known.party_adults
+        party.total = (party.adults or 0) + (party.kids or 0)
     slots["party_total"], slots["party_adults"], slots["party_kids"] = party.total, party.adults, party.kids
     if upgrades:
         everyone = party.total if party.total is not None else ctx.known.party_total
@@ -92,9 +126,11 @@ def understand(text: str, ctx: Context) -> Understanding:
         upgrades = {}
     slots["upgrades"] = upgrades
 
+    parts = find_name_parts(work)
     name = find_name(work, expected=pending == "name")
     if name is not None:
         slots["first_name"], slots["last_name"] = name
+    slots.update(parts)
 
     slots["consent_sms"] = consent(work.orig, asked=pending == "consent")
     confirm = yes_no(work.orig)
@@ -102,6 +138,8 @@ def understand(text: str, ctx: Context) -> Understanding:
 
     stated = any(v is not None for v in result.model_dump().values())
     kind, topic = intent(work.orig, has_booking_slots=stated, topics=ctx.policy_topics)
+    if kind == "reschedule" and _corrects_booking_in_progress(work.orig, ctx, result):
+        kind = "book"
     if kind == "other" and confirm is not None:
         return Understanding(intent=None, slots=result, confirm=confirm)
     return Understanding(intent=kind, slots=result, confirm=confirm, topic=topic)

@@ -105,6 +105,7 @@ _HOUSE_AND_STREET = re.compile(
     rf"(?<![\w$#.:/-])\d{{1,6}}[a-z]?(?:\s*-\s*\d{{1,6}})?\s+(?:[nsew]\.?\s+)?{_NOT_STREET_WORD}{_NOT_MENU_WORD}"
     r"[a-z][a-z'.-]+"
 )
+_NOT_ZIP = re.compile(r"(?:\bnot|n't|\binstead\s+of|\brather\s+than|\bno\s+longer)\s+(?:the\s+)?$")
 _ZIP = re.compile(r"(?<![\w$#.:/-])(?P<zip>\d{5})(?:-\d{4})?(?![\w-]|[.,:/]\d)")
 
 
@@ -130,13 +131,18 @@ def find_place(work: Work, *, address_expected: bool = False) -> Place:
         if match.group("zip"):
             place.zip = match.group("zip")
         work.mask(match.start(), match.end())
+    zips: list[tuple[str, bool]] = []
     for match in _ZIP.finditer(work.low):
         if _STREET_AFTER.match(work.low, match.end()):
             continue  # a 5-digit street number: "12345 Main St"
         if followed_by_unit(work, match.end()) or followed_by_people(work, match.end()):
             continue
-        place.zip = match.group("zip")
+        negated = bool(_NOT_ZIP.search(work.before(match.start(), 20)))
+        zips.append((match.group("zip"), negated))
         work.mask(match.start(), match.end())
+    if zips:  # "the zip is 95819 not 95816": a negated ZIP is the old one, the last other one counts
+        kept = [code for code, negated in zips if not negated] or [zips[-1][0]]
+        place.zip = kept[-1]
     if address_expected and place.address is None:
         text = work.orig.strip().strip(".!")
         # A bare answer is an address only with a street number and a street name: "what about 95816"
@@ -160,6 +166,14 @@ _STRONG_TRIGGER = re.compile(
     re.I,
 )
 _MEDIUM_TRIGGER = re.compile(r"\b(?:i'm|i\s+am|this\s+is|call\s+me|it's\s+me,?)\s+", re.I)
+# "hey it's maria": a greeting then "it's" introduces the sender, capitalised or not.
+_GREETING_ITS = re.compile(r"^\W*(?:hi|hey|hello|hiya)(?:\s+there)?[,!.]?\s+(?:it's|its|it\s+is)\s+", re.I)
+# "my last name is actually spelled Leigh", "first name: Dana": one part of the name.
+_PART_TRIGGER = re.compile(
+    r"\b(?P<part>last|first|sur|family|given)\s*name(?:\s+is|'s|\s+should\s+be|\s*[:=-])?"
+    r"(?:\s+(?:actually|really|just|correctly|now|spelled|spelt|is))*\s*[:,-]?\s+",
+    re.I,
+)
 _PENDING_TRIGGER = re.compile(r"^\s*(?:it's|its|it\s+is|sure,?|ok,?|okay,?|yes,?)\s+", re.I)
 _HERE = re.compile(r"^\s*(?:(?:hi|hey|hello)[,!]?\s+)?(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+here\b")
 _NAME_STOP_WORDS = """
@@ -179,7 +193,7 @@ ten twenty stop help start cancel info end quit book reserve party reaching writ
 inquiring asking checking need want would like could can will shall may might must should do does did have has
 had get got make made email phone number zip address name call text reach contact monday tuesday wednesday
 thursday friday saturday sunday january february march april june july august september october november
-december
+december again y n k kk yea ya
 """
 # Words that end a name: "I'm looking ...", "I'm good", "this is Dana and ...".
 NAME_STOP = frozenset(_NAME_STOP_WORDS.split())
@@ -219,9 +233,29 @@ def _take_name(text: str, *, need_capital: bool) -> tuple[str, str | None] | Non
     return first, last
 
 
+def find_name_parts(work: Work) -> dict[str, str]:
+    """{"first_name" / "last_name": the name} for each part of the name the message names; masks them."""
+    text = "".join(" " if m == "\x00" else o for o, m in zip(work.orig, work.low, strict=True))
+    found: dict[str, str] = {}
+    for match in _PART_TRIGGER.finditer(text):
+        taken = _take_name(text[match.end() :], need_capital=False)
+        if taken is None:
+            continue
+        value = " ".join(part for part in taken if part)
+        found["first_name" if match.group("part").lower() in ("first", "given") else "last_name"] = value
+        rest = re.match(rf"\s*{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}}", text[match.end() :])
+        work.mask(match.start(), match.end() + (rest.end() if rest else 0))
+    return found
+
+
 def find_name(work: Work, *, expected: bool = False) -> tuple[str, str | None] | None:
     text = "".join(" " if m == "\x00" else o for o, m in zip(work.orig, work.low, strict=True))
     result: tuple[str, str | None] | None = None
+    greeting = _GREETING_ITS.match(text)
+    if greeting:
+        result = _take_name(text[greeting.end() :], need_capital=False)
+        if result:
+            return result
     for match in _STRONG_TRIGGER.finditer(text):
         result = _take_name(text[match.end() :], need_capital=False) or result
     if result:

@@ -27,7 +27,7 @@ _YES = re.compile(
     r"of\s+course|correct|right|exactly|affirmative|perfect|great|awesome|confirm(?:ed)?|i\s+confirm|"
     r"that'?s?\s+(?:right|correct|fine|perfect|great|good)|that\s+works|works\s+for\s+me|sounds\s+(?:good|great|perfect|right)|"
     r"looks\s+(?:good|great|right|correct)|all\s+good|go\s+ahead|go\s+for\s+it|do\s+it|let'?s\s+do\s+it|"
-    r"let'?s\s+book\s+it|book\s+it|please\s+(?:do|book(?:\s+it)?|confirm)|lock\s+it\s+in|deal|👍)\b|👍)"
+    r"let'?s\s+book\s+it|book\s+it|please\s+(?:do|book(?:\s+it)?|confirm)|lock\s+it\s+in|deal|👍)\b|👍|y\W*$)"
 )
 _NO = re.compile(
     r"^\W*(?:no|nope|nah|negative|not\s+yet|not\s+now|not\s+really|no\s+thanks|no\s+thank\s+you|"

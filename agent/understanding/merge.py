@@ -3,6 +3,7 @@ total / adults / kids stay consistent."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agent.schema import Slots
@@ -58,6 +59,9 @@ def merge(known: Slots, new: Slots) -> Slots:
         (new.party_total, new.party_adults, new.party_kids),
     )
     data.update(party_total=total, party_adults=adults, party_kids=kids)
+    if new.zip and new.address is None and known.address and known.zip and new.zip != known.zip:
+        # "the zip is 95819, not 95816": the address keeps its street, with the corrected ZIP
+        data["address"] = re.sub(rf"(?<!\d){known.zip}(?!\d)", new.zip, known.address)
     if new.upgrades is not None:
         if not new.upgrades:
             data["upgrades"] = {}  # "no upgrades"

@@ -475,12 +475,17 @@ def _quote_asked_party(slots: Mapping[str, Any], runtime: Runtime[Context]) -> d
     and kids) and the ZIP are known. None otherwise, or when it cannot be priced (the booking steps
     then say why: outside the area, too many guests)."""
     key = quote_key(slots)
-    if key["adults"] is None or key["kids"] is None or not key["zip"]:
+    if key["adults"] is None or not key["zip"]:
         return None
+    kids = key["kids"]
+    if kids is None:
+        if slots.get("party_total") not in (None, key["adults"]):
+            return None  # some of the party may be kids: the general prices answer it
+        kids = 0  # "how much for 10 adults": no kids named, none priced (the intake still asks)
     result = quote_price.invoke(
         {
             "adults": key["adults"],
-            "kids": key["kids"],
+            "kids": kids,
             "zip_code": key["zip"],
             "upgrades": key["upgrades"],
             "caller": context_of(runtime).caller,

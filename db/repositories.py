@@ -124,9 +124,24 @@ class CustomerRepository:
             return None
         return CustomerRecord(row_id, first_name, last_name, email, phone, consent_sms, False, version)
 
-    def add_missing_contact(self, record: CustomerRecord, *, email: str | None, phone: str | None) -> None:
-        """Attach an email or phone the customer did not have yet, unless someone else holds it."""
+    def add_missing_details(
+        self,
+        record: CustomerRecord,
+        *,
+        first_name: str | None,
+        last_name: str | None,
+        email: str | None,
+        phone: str | None,
+    ) -> None:
+        """Fill in what the customer's row lacks: a name (a contact-only customer, made by an SMS
+        STOP or START before any booking, has none) and an email or phone, unless someone else holds it."""
         values: dict[str, Any] = {}
+        if first_name and not record.first_name:
+            values["first_name_enc"] = self._enc("first_name_enc", record.id, first_name)
+            record.first_name = first_name
+        if last_name and not record.last_name:
+            values["last_name_enc"] = self._enc("last_name_enc", record.id, last_name)
+            record.last_name = last_name
         if email and not record.email and not self.find(email=email):
             values |= {
                 "email_enc": self._enc("email_enc", record.id, email),

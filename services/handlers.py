@@ -142,7 +142,7 @@ def _find_or_create_customer(
     record = uow.customers.find(email=email, phone=phone)
     if record is None:  # the conflicting row is another transaction's, rolled back since: try again
         raise ConcurrencyConflict("a customer with this contact was being created concurrently")
-    uow.customers.add_missing_contact(record, email=email, phone=phone)
+    uow.customers.add_missing_details(record, first_name=first, last_name=last, email=email, phone=phone)
     return record, False
 
 

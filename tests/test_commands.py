@@ -231,6 +231,16 @@ def test_a_stop_from_an_unknown_number_is_recorded(container: Container) -> None
     # the same number booking later is the same customer, with the opt-out kept
     created = container.bus.handle(create_booking_cmd(email="new@example.com", phone="+19165550999")).body
     assert created["customer_id"] == record.id
+    with container.uow() as uow:
+        booked = uow.customers.get(record.id)
+    # ...and the booking fills in the name and email the contact-only row lacked
+    assert booked is not None
+    assert (booked.first_name, booked.last_name, booked.email) == ("Dana", "Lee", "new@example.com")
+    # a name already on file is not overwritten by a later booking under another name
+    container.bus.handle(create_booking_cmd(first_name="Dee", phone="+19165550999", email=None, day="2026-12-19"))
+    with container.uow() as uow:
+        again = uow.customers.get(record.id)
+    assert again is not None and again.first_name == "Dana"
 
 
 def test_event_store_refuses_a_stale_expected_version(container: Container) -> None:

@@ -210,6 +210,48 @@ def field_problem(field: str | None, message: str) -> str:
     return f"Hmm, the {what} didn't work ({message}). Could you send it again?"
 
 
+# --- email typos -----------------------------------------------------------------------------------
+
+COMMON_EMAIL_DOMAINS = (
+    "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com", "comcast.net",
+    "live.com", "msn.com", "me.com", "sbcglobal.net", "att.net", "protonmail.com",
+)  # fmt: skip
+# Real providers a slip away from a common one: never "corrected".
+REAL_LOOKALIKE_DOMAINS = frozenset(
+    {"mail.com", "ymail.com", "email.com", "gmx.com", "gmx.net", "aim.com", "mac.com", "att.com", "hey.com", "live.ca",
+     "yahoo.ca", "hotmail.ca", "outlook.ca", "icloud.ca"}
+)  # fmt: skip
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[i - 2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def email_suggestion(email: str | None) -> str | None:
+    """`dana@gmial.com` -> `dana@gmail.com`: the address with a common provider's domain when its
+    domain is one slip away from it (two for long domains); None when it looks fine."""
+    if not email or "@" not in email:
+        return None
+    local, domain = email.rsplit("@", 1)
+    domain = domain.lower()
+    if domain in COMMON_EMAIL_DOMAINS or domain in REAL_LOOKALIKE_DOMAINS:
+        return None
+    for known in COMMON_EMAIL_DOMAINS:
+        limit = 2 if len(known) >= 9 else 1
+        if _edits(domain, known) <= limit:
+            return f"{local}@{known}"
+    return None
+
+
 # --- confirmation and booking ---------------------------------------------------------------------
 
 
@@ -229,6 +271,9 @@ def summary(slots: Mapping[str, Any], quote: Mapping[str, Any], channel: str) ->
     if slots.get("phone"):
         who.append(phone_text(slots["phone"]))
     lines.append("• " + ", ".join(part for part in who if part))
+    likely = email_suggestion(slots.get("email"))
+    if likely:
+        lines.append(f"(Just checking: did you mean {likely}? If so, send me the right email.)")
     lines.append(
         f"Total {quote['total_due']}, with a {quote['deposit_due']} deposit due now to hold the date "
         "(it counts toward the total)."

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from agent.schema import Context, Slots, Understanding
 
-from .contact import find_email, find_name, find_name_parts, find_phone, find_place, find_reference
+from .contact import find_email, find_name, find_name_parts, find_phone, find_place, find_reference, fix_email_domain
 from .dates import bare_day, find_dates, pick_date
 from .intents import consent, intent, sms_keyword, yes_no
 from .merge import merge, reconcile_party
@@ -36,7 +36,10 @@ _NO_UPGRADES = re.compile(
     r"\b(?:no\s+upgrades?|no\s+extras|without\s+(?:any\s+)?upgrades|skip\s+(?:the\s+)?upgrades|nothing\s+extra|"
     r"just\s+the\s+(?:standard|regular|basic)\s*(?:menu|package|meal)?)\b"
 )
-_NO_ANSWER = re.compile(r"^\W*(?:no|nope|nah|none|no\s+thanks?|no\s+thank\s+you|nothing|i'?m\s+good)\W*$")
+_NO_ANSWER = re.compile(
+    r"^\W*(?:no|nope|nah|none|nothing|i'?m\s+good|we'?re\s+good)"
+    r"(?:\W*(?:thanks?|thx|thnx|tks|ty|thank\s+you|thanks\s+though|pls|please))?\W*$"
+)
 
 
 # Words that name a booking already made: "reschedule my booking", "move my other party".
@@ -88,7 +91,7 @@ def understand(text: str, ctx: Context) -> Understanding:
     work = Work(text[:MAX_CHARS])
     slots: dict[str, Any] = {}
 
-    slots["email"] = find_email(work)
+    slots["email"] = find_email(work) or fix_email_domain(work, ctx.known.email)
     slots["reference"] = find_reference(work, expected=pending == "reference")
     slots["phone"] = find_phone(work)
     for match in _MONEY.finditer(work.low):

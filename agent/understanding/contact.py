@@ -15,6 +15,24 @@ from .text import MASK, Work, followed_by_people, followed_by_unit
 _EMAIL = re.compile(r"(?<![\w.+-])[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
 
 
+_DOMAIN_FIX = re.compile(
+    r"\b(?:i\s+)?(?:meant|should\s+(?:be|say)|it'?s)\s+@?(?P<d>(?:gmail|yahoo|hotmail|outlook|icloud|aol)(?:\.[a-z]{2,3})?)\b"
+)
+
+
+def fix_email_domain(work: Work, known: str | None) -> str | None:
+    """ "yes I meant gmail": the known email with that provider's domain."""
+    if not known or "@" not in known:
+        return None
+    match = _DOMAIN_FIX.search(work.low)
+    if match is None:
+        return None
+    domain = match.group("d") if "." in match.group("d") else match.group("d") + ".com"
+    work.mask(match.start(), match.end())
+    fixed = known.rsplit("@", 1)[0] + "@" + domain
+    return fixed if fixed != known else None
+
+
 def find_email(work: Work) -> str | None:
     found: str | None = None
     for match in _EMAIL.finditer(work.low):

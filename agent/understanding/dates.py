@@ -119,6 +119,13 @@ def holiday(name: str, year: int) -> date:
 
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "weeks_from",
+        re.compile(
+            r"\b(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven)\s+(?P<unit>weeks?|wks?)\s+(?:from|after)\s+"
+            rf"(?:(?P<rel>this|next|the\s+coming)\s+)?(?:(?P<wd>{_WEEKDAY_ANY})|(?P<now>today|now|tomorrow|tmrw))"
+        ),
+    ),
     ("iso", re.compile(r"(?<![\d/-])(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d-])")),
     ("slash", re.compile(r"(?<![\d/.$:])(?P<m>\d{1,2})/(?P<d>\d{1,2})(?:/(?P<y>\d{4}|\d{2}))?(?![\d/])")),
     (
@@ -140,7 +147,19 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("after_tomorrow", re.compile(r"\b(?:the\s+)?day\s+after\s+(?:tomorrow|tmrw|tmr)\b")),
     ("tomorrow", re.compile(r"\b(?:tomorrow|tmrw|tmr|tomorow|tommorow|tommorrow)\b")),
     ("today", re.compile(r"\b(?:today|tonight|tonite|this\s+(?:morning|afternoon|evening))\b")),
-    ("in_days", re.compile(r"\bin\s+(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven)\s+(?P<unit>days?|weeks?)\b")),
+    (
+        "in_days",
+        re.compile(r"\bin\s+(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven)\s+(?P<unit>days?|weeks?|wks?)\b"),
+    ),
+    # "12-19", "1-16-27": a dash date needs a day past 12 or a year, so "6-9pm" and "10-12 people" stay ranges
+    (
+        "dash",
+        re.compile(
+            r"(?<![\d/.$:-])(?P<m>1[0-2]|0?[1-9])-(?P<d>1[3-9]|2\d|3[01])(?:-(?P<y>\d{4}|\d{2}))?(?![\d/:-])"
+            r"(?!\s*(?:[ap]\.?m\b|o'?clock|people|persons|guests|ppl|pax|adults|kids|children|hours|hrs|mins|minutes|"
+            r"days|weeks|years|yrs|%|dollars|bucks|x\b))"
+        ),
+    ),
     (
         "weekday",
         re.compile(
@@ -241,10 +260,24 @@ def _resolve(kind: str, match: re.Match[str], today: date) -> date | None:
         return today + timedelta(days=1)
     if kind == "today":
         return today
+    if kind == "weeks_from":
+        n_text = match.group("n")
+        n = int(n_text) if n_text.isdigit() else _SMALL_WORDS[n_text]
+        if match.group("wd"):
+            wd = WEEKDAYS[match.group("wd").rstrip(".")]
+            base = today + timedelta(days=(wd - today.weekday()) % 7)
+            if match.group("rel") == "next":  # "next saturday" is in next week, as for a lone weekday
+                base = today - timedelta(days=today.weekday()) + timedelta(days=7 + wd)
+        else:
+            base = today + timedelta(days=1 if match.group("now") in ("tomorrow", "tmrw") else 0)
+        return base + timedelta(days=7 * n)
+    if kind == "dash":
+        month_n, day_n, year_n = int(match.group("m")), int(match.group("d")), _year(match)
+        return _safe(year_n, month_n, day_n) if year_n else _next_month_day(today, month_n, day_n)
     if kind == "in_days":
         n_text = match.group("n")
         n = int(n_text) if n_text.isdigit() else _SMALL_WORDS[n_text]
-        return today + timedelta(days=n * (7 if match.group("unit").startswith("week") else 1))
+        return today + timedelta(days=n * (7 if match.group("unit").startswith("w") else 1))
     if kind == "weekday":
         name = (match.group("wd1") or match.group("wd2")).rstrip(".")
         wd = WEEKDAYS[name]

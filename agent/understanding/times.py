@@ -18,9 +18,9 @@ _REL = r"(?P<rel>half|(?:a\s+)?quarter|(?:\d{1,2}|five|ten|twenty|twenty[\s-]fiv
 _TIME = re.compile(
     rf"(?<![\w:/.$])(?:{_REL}\s+(?P<dir>past|after|to|till|til|before|of)\s+)?"
     rf"(?P<h>\d{{1,2}}|{HOUR_WORD}|noon|midday|midnight)"
-    rf"(?:(?::|\.(?=\d\d\s*[ap]\.?m))(?P<m>\d\d)|\s+(?P<mw>fifteen|thirty|forty[\s-]?five))?(?![\d/]|:\d)"
+    rf"(?:(?::|\.(?=\d\d\s*[ap]\.?m)|(?=\d\d\s*[ap]\.?m?(?![a-z])))(?P<m>\d\d)|\s+(?P<mw>fifteen|thirty|forty[\s-]?five))?(?![\d/]|:\d)"
     r"(?P<oc>\s*o['\"]?\s?clock)?"
-    r"(?:\s*(?P<ap>[ap])\.?m\.?(?![a-z]))?"
+    r"(?:(?:\s*(?=[ap]\.?m)|(?=[ap](?![a-z\d'])))(?P<ap>[ap])(?:\.?m\.?)?(?![a-z]))?"
     r"(?P<hrs>\s*(?:hours|hrs)\b)?"
     r"(?P<ish>-?ish\b)?"
     r"(?![a-z\d])"

@@ -177,74 +177,98 @@ def confirms(text_: str, pending: str | None, world: World) -> bool:
     return RULES.understand(text_, context).confirm is True
 
 
+class Conversation:
+    """One run of one conversation case, a customer turn at a time: `turn(text)` sends a message
+    through the channel path and records what it observed; `finish()` grades the case. The replay
+    (`run_conversation`) and the simulated customer (evals.simulate) both drive it."""
+
+    def __init__(self, world: World, case: ConversationCase, path: Path, run: int) -> None:
+        self.world, self.case = world, case
+        self.result = CaseResult(case.id, "conversation", str(path), case.categories, run, passed=False)
+        self.references = world.begin(case)  # raises when a fixture is refused: the case cannot run
+        self.observer = _Observer(world, case)
+        self.contact = case.customer.phone if case.channel == "sms" else f"eval-{case.id}-{run}-{uuid.uuid4().hex[:8]}"
+        self.observations: list[TurnObservation] = []
+
+    def turn(self, said: str) -> TurnRecord:
+        world, case, observer = self.world, self.case, self.observer
+        index = len(self.observations) + 1
+        mode_before, opted_before, pending = observer.mode(), observer.opted_out(), observer.pending()
+        started = time.perf_counter()
+        inbound = handle_inbound(
+            world.container,
+            channel=case.channel,
+            contact=self.contact or "",
+            text=said,
+            provider="evals" if case.channel == "sms" else None,
+            provider_message_id=uuid.uuid4().hex if case.channel == "sms" else None,
+            email=case.customer.email,
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        observer.thread_id = inbound.thread_id
+        replies = observer.sent_since_last()
+        after = _bookings(world)
+        observation = TurnObservation(
+            index=index,
+            text=said,
+            replies=replies,
+            mode_before=mode_before,
+            opted_out_before=opted_before,
+            opted_out_after=observer.opted_out(),
+            confirmed=confirms(said, pending, world),
+            created=[row.reference for key, row in after.items() if key not in observer.bookings],
+            moved=[
+                row.reference
+                for key, row in after.items()
+                if key in observer.bookings
+                and (row.day, row.slot) != (observer.bookings[key].day, observer.bookings[key].slot)
+            ],
+            cancelled=[
+                row.reference
+                for key, row in after.items()
+                if key in observer.bookings
+                and row.status == "cancelled"
+                and observer.bookings[key].status != "cancelled"
+            ],
+            allowed_cents=quote_cents(world.queries.quotes) | {c for row in after.values() for c in row.money},
+        )
+        observer.bookings = after
+        self.observations.append(observation)
+        record = TurnRecord(said, replies, elapsed)
+        self.result.turns.append(record)
+        return record
+
+    def fail(self, error: Exception) -> CaseResult:
+        self.result.error = f"turn {len(self.result.turns) + 1}: {type(error).__name__}: {error}"
+        return self.result
+
+    def finish(self) -> CaseResult:
+        result = self.result
+        result.violations = violations(self.observations, self.world.business, self.case.channel)
+        _grade(self.world, self.case, self.observer, self.observations, self.references, result)
+        result.passed = not (result.error or result.violations or result.failures) and all(
+            not t.problems for t in result.turns
+        )
+        return result
+
+
 def run_conversation(world: World, case: ConversationCase, path: Path, run: int) -> CaseResult:
-    result = CaseResult(case.id, "conversation", str(path), case.categories, run, passed=False)
     try:
-        references = world.begin(case)
+        conversation = Conversation(world, case, path, run)
     except Exception as error:  # a fixture the command path refused: the case cannot run
+        result = CaseResult(case.id, "conversation", str(path), case.categories, run, passed=False)
         result.error = f"fixtures: {type(error).__name__}: {error}"
         return result
-    observer = _Observer(world, case)
-    contact = case.customer.phone if case.channel == "sms" else f"eval-{case.id}-{run}-{uuid.uuid4().hex[:8]}"
-    observations: list[TurnObservation] = []
+    references = conversation.references
     try:
-        for index, turn in enumerate(case.turns, start=1):
-            said = substitute(turn.user, references)
-            mode_before, opted_before, pending = observer.mode(), observer.opted_out(), observer.pending()
-            started = time.perf_counter()
-            inbound = handle_inbound(
-                world.container,
-                channel=case.channel,
-                contact=contact or "",
-                text=said,
-                provider="evals" if case.channel == "sms" else None,
-                provider_message_id=uuid.uuid4().hex if case.channel == "sms" else None,
-                email=case.customer.email,
-            )
-            elapsed = (time.perf_counter() - started) * 1000
-            observer.thread_id = inbound.thread_id
-            replies = observer.sent_since_last()
-            after = _bookings(world)
-            observation = TurnObservation(
-                index=index,
-                text=said,
-                replies=replies,
-                mode_before=mode_before,
-                opted_out_before=opted_before,
-                opted_out_after=observer.opted_out(),
-                confirmed=confirms(said, pending, world),
-                created=[row.reference for key, row in after.items() if key not in observer.bookings],
-                moved=[
-                    row.reference
-                    for key, row in after.items()
-                    if key in observer.bookings
-                    and (row.day, row.slot) != (observer.bookings[key].day, observer.bookings[key].slot)
-                ],
-                cancelled=[
-                    row.reference
-                    for key, row in after.items()
-                    if key in observer.bookings
-                    and row.status == "cancelled"
-                    and observer.bookings[key].status != "cancelled"
-                ],
-                allowed_cents=quote_cents(world.queries.quotes) | {c for row in after.values() for c in row.money},
-            )
-            observer.bookings = after
-            observations.append(observation)
-            record = TurnRecord(said, replies, elapsed)
+        for turn in case.turns:
+            record = conversation.turn(substitute(turn.user, references))
             record.problems = _turn_problems(
                 turn.expect_reply_contains, turn.expect_reply_not_contains, record, references
             )
-            result.turns.append(record)
     except Exception as error:
-        result.error = f"turn {len(result.turns) + 1}: {type(error).__name__}: {error}"
-        return result
-    result.violations = violations(observations, world.business, case.channel)
-    _grade(world, case, observer, observations, references, result)
-    result.passed = not (result.error or result.violations or result.failures) and all(
-        not t.problems for t in result.turns
-    )
-    return result
+        return conversation.fail(error)
+    return conversation.finish()
 
 
 def _turn_problems(

@@ -192,7 +192,7 @@ _PART_TRIGGER = re.compile(
     r"(?:\s+(?:actually|really|just|correctly|now|spelled|spelt|is))*\s*[:,-]?\s+",
     re.I,
 )
-_PENDING_TRIGGER = re.compile(r"^\s*(?:it's|its|it\s+is|sure,?|ok,?|okay,?|yes,?)\s+", re.I)
+_PENDING_TRIGGER = re.compile(r"^\s*(?:(?:it's|its|it\s+is)|(?:sure|ok|okay|yes|yeah|yep)[,.!]?)\s+", re.I)
 _HERE = re.compile(r"^\s*(?:(?:hi|hey|hello)[,!]?\s+)?(?P<name>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\s+here\b")
 _NAME_STOP_WORDS = """
 i'm im i'd i'll i've it's that's what's there's here's let's

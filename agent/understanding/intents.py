@@ -30,7 +30,7 @@ _YES = re.compile(
     r"let'?s\s+book\s+it|book\s+it|please\s+(?:do|book(?:\s+it)?|confirm)|lock\s+it\s+in|deal|👍)\b|👍|y\W*$)"
 )
 _NO = re.compile(
-    r"^\W*(?:no|nope|nah|negative|not\s+yet|not\s+now|not\s+really|no\s+thanks|no\s+thank\s+you|"
+    r"^\W*(?:(?:actually|oh|hmm+|um+|uh+|ah|sorry|well|wait)\W+)?(?:no|nope|nah|negative|not\s+yet|not\s+now|not\s+really|no\s+thanks|no\s+thank\s+you|"
     r"wait|hold\s+on|hang\s+on|don'?t|do\s+not|never\s*mind|nevermind|that'?s\s+(?:wrong|not\s+right|incorrect)|"
     r"incorrect|wrong)\b(?!\s+(?:problem|worries|rush|kids|children|adults|upgrades?|lobster|filet|noodles|"
     r"protein|one|more|other|way)\b)"
@@ -120,6 +120,11 @@ _PRICE = re.compile(
     r"\b(?:how\s+much|price|prices|pricing|priced|cost|costs|costing|rate|rates|quote|charge|charges|per\s+person|"
     r"per\s+head|per\s+guest|fee|fees|expensive|cheap|afford\w*|budget|total|minimum|estimate)\b|\$"
 )
+# Asking the price without a question mark: "what would that cost", "how much for 10".
+_PRICE_ASK = re.compile(
+    r"\b(?:how\s+much|quote|estimate|what\s+(?:would|will|does|do|did|is|might)\s+(?:that|it|this|the\s+\w+)\s+"
+    r"(?:cost|come\s+to|run|be\s+in\s+total)|what'?s\s+the\s+(?:price|cost|total))\b"
+)
 _BOOK = re.compile(
     r"\b(?:book|booking|reserve|reservation|reservations|schedule|hibachi|party|parties|event|chef|cater|catering|"
     r"table|dinner|lunch|birthday|anniversary|celebrat\w*|available|availability|openings?|date|guests|people)\b"
@@ -175,7 +180,7 @@ def intent(text: str, *, has_booking_slots: bool, topics: tuple[str, ...]) -> tu
         return "reschedule", None
     if topic is not None and not (_PRICE.search(low) and topic in ("setup", "menu") and "policy" not in low):
         return "policy_question", topic
-    if _PRICE.search(low) and (is_question or re.search(r"\b(?:how\s+much|quote|estimate)\b", low)):
+    if _PRICE.search(low) and (is_question or _PRICE_ASK.search(low)):
         return "price_question", None
     if is_question and _POLICY_WORD.search(low):
         return "policy_question", None  # a policy the business file does not name: staff answer it

@@ -20,7 +20,7 @@ from agent import wording
 from agent.schema import Context as UnderstandingContext
 from agent.schema import Pending, Slots, Understanding
 from agent.understanding import merge
-from agent.understanding.intents import yes_no
+from agent.understanding.intents import carrier_keyword, yes_no
 from domain import availability as calendar
 from domain.business import Business
 from tools import (
@@ -251,6 +251,8 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     )
     if ctx.channel == "web" and heard.sms_keyword is not None:
         heard = _web_keyword(text, heard)
+    elif ctx.channel == "sms" and heard.sms_keyword is None and (keyword := carrier_keyword(text)):
+        heard = Understanding(sms_keyword=keyword)  # "please stop texting me" revokes consent like STOP
     new = heard.slots
     if pending == "kids":
         new = _as_kids(text, new, known)

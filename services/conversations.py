@@ -256,9 +256,9 @@ def _carrier_keyword(container: Container, message: StoredMessage, phone: str, o
     An opted-out number got its one confirmation: after it only START is answered (a repeated STOP
     or a HELP is taken, and nothing is sent)."""
     from agent import wording
-    from agent.understanding.intents import sms_keyword
+    from agent.understanding.intents import carrier_keyword
 
-    keyword = sms_keyword(message.body)
+    keyword = carrier_keyword(message.body)
     if keyword is None:
         return False
     if opted_out and keyword != "start":

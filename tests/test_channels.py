@@ -387,3 +387,13 @@ def test_an_opted_out_number_gets_nothing_for_help_or_another_stop_only_start_re
     assert len(outbound) == 1  # the one opt-out confirmation
     back = receive_sms(container, PHONE, "START", "rc-o10", graph=agent)
     assert back.reply is not None and not container.queries.sms_opted_out(PHONE)
+
+
+def test_a_plain_request_to_stop_texting_opts_out_even_while_staff_have_the_thread(
+    container: Container, agent: Any
+) -> None:
+    first = receive_sms(container, PHONE, "party on dec 12?", "rc-p1", graph=agent)
+    hand_off(container, first.thread_id, "staff took over")
+    stop = receive_sms(container, PHONE, "please stop texting me", "rc-p2", graph=agent)
+    assert container.queries.sms_opted_out(PHONE)
+    assert stop.reply is not None and "unsubscribed" in stop.reply.lower()

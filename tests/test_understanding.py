@@ -13,6 +13,7 @@ import pytest
 
 from agent.schema import Context, Pending, Slots, Understanding
 from agent.understanding import merge, understand
+from agent.understanding.intents import carrier_keyword
 
 NOW = datetime.fromisoformat("2026-12-01T10:00:00-08:00")  # a Tuesday
 
@@ -567,6 +568,27 @@ def test_confirm(text: str, expected: bool | None) -> None:
 )
 def test_sms_keywords(text: str, expected: str | None) -> None:
     assert u(text).sms_keyword == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("STOP", "stop"),
+        ("HELP", "help"),
+        ("please stop texting me", "stop"),
+        ("don't text me anymore", "stop"),
+        ("unsubscribe me please", "stop"),
+        ("opt me out", "stop"),
+        ("no more messages thanks", "stop"),
+        ("stop sending me texts", "stop"),
+        ("can you text me the details", None),
+        ("text me at 916-555-0123", None),
+        ("cancel my booking", None),
+        ("stop by at 6", None),
+    ],
+)
+def test_a_plain_request_to_stop_the_texts_is_an_sms_opt_out(text: str, expected: str | None) -> None:
+    assert carrier_keyword(text) == expected
 
 
 def test_a_lone_keyword_is_nothing_else() -> None:

@@ -15,9 +15,26 @@ _SMS_KEYWORDS: dict[str, SmsKeyword] = {
 _LONE_WORD = re.compile(r"^[\s\W_]*([A-Za-z]+)[\s\W_]*$")
 
 
+# Consent may be revoked "by any reasonable means" (FCC, 2024): a plain request to stop the texts is
+# an opt-out too, though it is not a lone keyword. Narrow on purpose: "stop by at 6" or "cancel my
+# booking" are not requests to stop texting.
+_OPT_OUT_REQUEST = re.compile(
+    r"\b(?:stop|quit|no\s+more|don'?t|do\s+not|never)\s+(?:(?:sending|send)\s+(?:me\s+)?)?"
+    r"(?:text|txt|sms|messag)\w*|\bunsubscribe\b|\bopt\s+(?:me\s+)?out\b|\bremove\s+me\s+from\b",
+    re.IGNORECASE,
+)
+
+
 def sms_keyword(text: str) -> SmsKeyword | None:
+    """A lone carrier keyword (any channel reads these; the web treats them as plain words)."""
     match = _LONE_WORD.match(text)
     return _SMS_KEYWORDS.get(match.group(1).lower()) if match else None
+
+
+def carrier_keyword(text: str) -> SmsKeyword | None:
+    """What a text message asks of the carrier program: a lone keyword, or "stop" for a plain request
+    to stop the texts ("please stop texting me"). SMS only: on the web "don't text me" declines consent."""
+    return sms_keyword(text) or ("stop" if _OPT_OUT_REQUEST.search(text[:400]) else None)
 
 
 # --- yes / no ------------------------------------------------------------------------------------

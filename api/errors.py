@@ -17,12 +17,27 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from db.idempotency import IdempotencyKeyReused
-from domain.errors import DomainError, NotFound, OutsideServiceArea, SlotUnavailable
+from domain.errors import (
+    DomainError,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    OutsideServiceArea,
+    SlotUnavailable,
+    TooManyAttempts,
+)
 from services.bus import CommandFailed
 
 log = logging.getLogger(__name__)
 
-STATUS_OF: dict[type[DomainError], int] = {NotFound: 404, OutsideServiceArea: 422, DomainError: 422}
+STATUS_OF: dict[type[DomainError], int] = {
+    NotFound: 404,
+    OutsideServiceArea: 422,
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    TooManyAttempts: 429,
+    DomainError: 422,
+}
 
 # Where a field lives in the request ("body", "query", ...) is noise to the caller.
 _LOCATIONS = ("body", "query", "path", "header")
@@ -61,7 +76,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 422)
         message = f"{exc.field}: {exc.message}" if exc.field else exc.message
-        return JSONResponse(error_body(exc.code, message, field=exc.field), status_code=status)
+        headers: dict[str, str] = {}
+        if isinstance(exc, NotAuthenticated):
+            headers["WWW-Authenticate"] = 'Bearer realm="hibachi"'
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        return JSONResponse(error_body(exc.code, message, field=exc.field), status_code=status, headers=headers)
 
     @app.exception_handler(SlotUnavailable)
     async def slot_unavailable(request: Request, exc: SlotUnavailable) -> JSONResponse:

@@ -22,6 +22,7 @@ def create_app_from_settings() -> FastAPI:
         business=load_business(settings.business_file),
         cipher=settings.cipher(),
         blind=settings.blind_index(),
+        token_key=settings.token_key(),
         outbox_max_attempts=settings.outbox_max_attempts,
         understander=make_engine(settings),
         phraser=make_phraser(settings),

@@ -50,9 +50,13 @@ from psycopg.types.json import Jsonb
 from db.embedded import drop_database, ensure_database, start_embedded
 from db.engine import libpq_url, make_engine
 from db.migrate import upgrade
-from db.pii import new_key
+from db.pii import decode_key
+from domain.access import permissions_of
+from domain.clock import SystemClock
 from hibachi.business_file import load_business
+from hibachi.settings import fresh_keys
 from services.business_sync import sync_business
+from services.tokens import TokenIssuer
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BUSINESS_FILE = HERE / "business-bench.yaml"
@@ -151,9 +155,10 @@ def process_cpu_seconds(pid: int) -> float:
 class Workload:
     """Unique, valid create-booking requests: new customer (email and phone) and key every time."""
 
-    def __init__(self, first_day: dt.date) -> None:
+    def __init__(self, first_day: dt.date, token: str) -> None:
         self.first_day = first_day
         self.counter = itertools.count()
+        self.authorization = f"Bearer {token}"  # a service's access token, as the agent process sends
 
     def next_request(self) -> tuple[dict[str, str], dict[str, Any]]:
         i = next(self.counter)
@@ -179,7 +184,7 @@ class Workload:
                 "notes": "Back yard, gate code 1234" if i % 2 else None,
             },
         }
-        return {"Idempotency-Key": str(uuid.uuid4())}, body
+        return {"Idempotency-Key": str(uuid.uuid4()), "Authorization": self.authorization}, body
 
 
 class LeanClient:
@@ -500,14 +505,14 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
 # ------------------------------------------------------------------------------ setup and the server
 
 
-def serve(database_url: str, business_file: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(
+    database_url: str, business_file: str, port: int, workers: int, keys: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """The server: the app as `hibachi run` serves it with WEB_WORKERS processes, minus the access log."""
     env = os.environ | {
         "DATABASE_URL": database_url,
         "BUSINESS_FILE": business_file,
-        "PII_KEYS": f"bench1:{new_key()}",
-        "PII_ACTIVE_KEY_ID": "bench1",
-        "BLIND_INDEX_KEY": new_key(),
+        **keys,
     }
     command = [
         sys.executable, "-m", "api.serve", "--host", "127.0.0.1", "--port", str(port),
@@ -632,11 +637,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         today = dt.datetime.now(ZoneInfo(business.timezone)).date()
         if business.calendar.max_days_ahead < FIRST_DAY_OFFSET + DAYS:
             raise SystemExit(f"{args.business}: max_days_ahead must be at least {FIRST_DAY_OFFSET + DAYS}")
-        workload = Workload(today + dt.timedelta(days=FIRST_DAY_OFFSET))
+        keys = fresh_keys("bench1")
+        issuer = TokenIssuer(decode_key(keys["TOKEN_SIGNING_KEY"], name="TOKEN_SIGNING_KEY"), SystemClock())
+        token = issuer.issue("bench", permissions_of("ai_service"), ttl=6 * 3600).token
+        workload = Workload(today + dt.timedelta(days=FIRST_DAY_OFFSET), token)
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        process = serve(database_url, str(args.business), port, args.workers)
+        process = serve(database_url, str(args.business), port, args.workers, keys)
         wait_until_up(base_url, process)
         server_pid = process.pid or 0
         print(

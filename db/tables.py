@@ -351,17 +351,113 @@ customer_360 = Table(
 
 # ---------------------------------------------------------------- identity
 staff_users = Table(
-    # Filled in by the identity issue (login, MFA, roles); here so roles have a home from day one.
+    # People who log in (owner, admin, staff, chef). Email encrypted, found by its blind index.
     "staff_users",
     metadata,
     _id(),
     Column("email_enc", LargeBinary, nullable=False),
     Column("email_bidx", LargeBinary, nullable=False),
     Column("role", String(16), nullable=False),
-    Column("password_hash", Text),
+    Column("password_hash", Text),  # argon2id; NULL: single sign-on only
     Column("active", Boolean, nullable=False, server_default=text("true")),
     _created(),
+    Column("name_enc", LargeBinary),
+    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id")),  # a chef's own schedule
+    Column("mfa_secret_enc", LargeBinary),  # TOTP secret, encrypted; set when enrolment is confirmed
+    Column("mfa_enrolled_at", DateTime(timezone=True)),
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),  # since the last success
+    Column("locked_until", DateTime(timezone=True)),
+    Column("version", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     UniqueConstraint("email_bidx"),
     CheckConstraint("role IN ('owner', 'admin', 'staff', 'chef', 'ai_service')", name="role_known"),
     schema="identity",
 )
+
+staff_sessions = Table(
+    # Server-side sessions: the cookie holds a random token, this table its SHA-256 only.
+    "staff_sessions",
+    metadata,
+    _id(),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("user_id", UUID(as_uuid=False), ForeignKey("identity.staff_users.id"), nullable=False),
+    Column("csrf_token", Text, nullable=False),  # the synchronizer token every state-changing form carries
+    Column("mfa_passed", Boolean, nullable=False, server_default=text("false")),
+    Column("method", String(16), nullable=False),  # password | oidc
+    _created(),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_reason", String(32)),
+    schema="identity",
+)
+Index("ix_staff_sessions_user", staff_sessions.c.user_id)
+
+recovery_codes = Table(
+    # One-time MFA recovery codes, hashed (HMAC with the blind-index key); used_at set on use.
+    "recovery_codes",
+    metadata,
+    Column("user_id", UUID(as_uuid=False), ForeignKey("identity.staff_users.id"), nullable=False),
+    Column("code_hash", LargeBinary, nullable=False),
+    _created(),
+    Column("used_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+    schema="identity",
+)
+
+login_attempts = Table(
+    # Every password login attempt, for throttling per account and per IP (old rows are purged).
+    "login_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("email_bidx", LargeBinary),
+    Column("ip", String(64), nullable=False),
+    Column("succeeded", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema="identity",
+)
+Index("ix_login_attempts_email_at", login_attempts.c.email_bidx, login_attempts.c.at)
+Index("ix_login_attempts_ip_at", login_attempts.c.ip, login_attempts.c.at)
+
+service_clients = Table(
+    # OAuth clients of the client-credentials grant (the agent process, integrations, scripts).
+    "service_clients",
+    metadata,
+    _id(),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("secret_hash", Text, nullable=False),  # argon2id of the client secret
+    Column("role", String(16), nullable=False, server_default=text("'ai_service'")),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    _created(),
+    schema="identity",
+)
+
+oidc_requests = Table(
+    # A single sign-on in flight: state (hashed), nonce and PKCE verifier, used once, for 10 minutes.
+    "oidc_requests",
+    metadata,
+    Column("state_hash", LargeBinary, primary_key=True),
+    Column("provider", String(32), nullable=False),
+    Column("nonce", Text, nullable=False),
+    Column("code_verifier_enc", LargeBinary, nullable=False),
+    Column("return_to", Text),
+    _created(),
+    Column("used_at", DateTime(timezone=True)),
+    schema="identity",
+)
+
+auth_events = Table(
+    # The identity audit trail: logins, failures, lockouts, MFA changes, role changes, tokens issued.
+    # Append-only; the privacy issue's tamper-evident audit log takes these over.
+    "auth_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("kind", String(40), nullable=False),
+    Column("user_id", UUID(as_uuid=False)),  # whom it is about (a staff user), if anyone
+    Column("actor", Text),  # who did it: a user id, service:NAME, cli, or system
+    Column("ip", String(64)),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    schema="identity",
+)
+Index("ix_auth_events_user_at", auth_events.c.user_id, auth_events.c.at)

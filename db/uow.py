@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 
 from db.event_store import EventStore
 from db.idempotency import IdempotencyStore
+from db.identity import SessionRepository, StaffUserRepository
 from db.outbox import Outbox
 from db.pii import BlindIndex, FieldCipher
 from db.projections import project
@@ -42,6 +43,8 @@ class UnitOfWork:
         self.events = EventStore(self.conn)
         self.outbox = Outbox(self.conn, self.outbox_max_attempts)
         self.idempotency = IdempotencyStore(self.conn)
+        self.staff = StaffUserRepository(self.conn, self.cipher, self.blind)
+        self.sessions = SessionRepository(self.conn)
         self.published = []
         return self
 

@@ -25,6 +25,28 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class NotAuthenticated(DomainError):
+    """No valid credentials (a 401): log in, or send a bearer token."""
+
+    code = "not_authenticated"
+
+
+class Forbidden(DomainError):
+    """Authenticated, but the role or the token's scopes do not allow this (a 403)."""
+
+    code = "forbidden"
+
+
+class TooManyAttempts(DomainError):
+    """Login throttled: too many failures for this account or address (a 429)."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_seconds = retry_after_seconds
+
+
 @dataclass(frozen=True)
 class Alternative:
     date: str

@@ -62,13 +62,12 @@ def engines(name: str) -> tuple[Understander, Phraser]:
     if name == "rules":
         return RULES, TemplatePhraser()
     from agent.engines import make_engine, make_phraser
-    from db.pii import new_key
-    from hibachi.settings import SettingsError, load_settings
+    from hibachi.settings import SettingsError, fresh_keys, load_settings
 
     try:
         # The runner brings its own keys (see evals.world); only the LLM_* settings matter here.
         settings = load_settings(
-            agent_engine="llm", pii_keys=f"evals:{new_key()}", pii_active_key_id="evals", blind_index_key=new_key()
+            agent_engine="llm", **{name.lower(): value for name, value in fresh_keys("evals").items()}
         )
     except SettingsError as error:
         raise UsageError(f"--engine llm: {error} (set LLM_API_KEY, and LLM_BASE_URL / LLM_MODEL as needed)") from None

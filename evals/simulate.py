@@ -66,14 +66,13 @@ def model_configured() -> bool:
 
 def _customer_model() -> BaseChatModel:
     from agent.engines import chat_model
-    from db.pii import new_key
-    from hibachi.settings import SettingsError, load_settings
+    from hibachi.settings import SettingsError, fresh_keys, load_settings
 
     from .cli import UsageError
 
     try:
         settings = load_settings(
-            agent_engine="llm", pii_keys=f"evals:{new_key()}", pii_active_key_id="evals", blind_index_key=new_key()
+            agent_engine="llm", **{name.lower(): value for name, value in fresh_keys("evals").items()}
         )
     except SettingsError as error:
         raise UsageError(f"--simulate: {error}") from None

@@ -3,6 +3,7 @@ settings. The app, the CLI, the tests and the benchmarks all wire through here."
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from services.bus import MessageBus
 from services.context import ServiceContext
 from services.outbox_dispatcher import OutboxDispatcher, Target
 from services.queries import Queries
+from services.tokens import TokenIssuer
 
 if TYPE_CHECKING:  # the graph imports this module: only the type here, the runtime lazily below
     from services.conversations import AgentRuntime
@@ -54,6 +56,7 @@ class Container:
     queries: Queries
     dispatcher: OutboxDispatcher
     outbox_max_attempts: int
+    tokens: TokenIssuer  # service access tokens (client credentials, `hibachi token create`)
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     _agent: AgentRuntime | None = field(default=None, repr=False)
@@ -95,7 +98,10 @@ def bootstrap(
     context: ServiceContext | None = None,
     understander: Understander = RULES,
     phraser: Phraser | None = None,
+    token_key: bytes | None = None,
 ) -> Container:
+    """`token_key` signs service access tokens; None makes a random one (tokens then live as long
+    as this process: tests, evals, benchmarks)."""
     engine = make_engine(database_url, pool_size=pool_size)
     clock = clock or SystemClock()
 
@@ -113,6 +119,7 @@ def bootstrap(
         queries=Queries(uow_factory, context),
         dispatcher=OutboxDispatcher(uow_factory, dict(targets or LOGGING_TARGETS), clock),
         outbox_max_attempts=outbox_max_attempts,
+        tokens=TokenIssuer(token_key or secrets.token_bytes(32), clock),
         understander=understander,
         phraser=phraser or TEMPLATES,
     )

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, parse_keyring
+from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, new_key, parse_keyring
 from hibachi.business_file import DEFAULT_BUSINESS_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +17,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 class SettingsError(ValueError):
     pass
+
+
+# The secrets a deployment must provide (`make run` generates local ones in `.data/keys.env`).
+KEY_SETTINGS = ("PII_KEYS", "PII_ACTIVE_KEY_ID", "BLIND_INDEX_KEY", "TOKEN_SIGNING_KEY")
+
+
+def fresh_keys(key_id: str = "local1") -> dict[str, str]:
+    """A new random value for every key setting (local development, tests, benchmarks)."""
+    return {
+        "PII_KEYS": f"{key_id}:{new_key()}",
+        "PII_ACTIVE_KEY_ID": key_id,
+        "BLIND_INDEX_KEY": new_key(),
+        "TOKEN_SIGNING_KEY": new_key(),
+    }
 
 
 class Settings(BaseSettings):
@@ -30,6 +44,7 @@ class Settings(BaseSettings):
     pii_keys: str = Field(description="KEY_ID:BASE64[,KEY_ID:BASE64...], 32-byte AES keys")
     pii_active_key_id: str = Field(min_length=1)
     blind_index_key: str = Field(description="BASE64 of 32 bytes, separate from the PII keys")
+    token_signing_key: str = Field(description="BASE64 of 32 bytes: signs service access tokens")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     web_workers: int = Field(default=1, ge=1, le=64, description="API processes (one core each)")
@@ -83,11 +98,20 @@ class Settings(BaseSettings):
         decode_key(value, name="BLIND_INDEX_KEY")
         return value
 
+    @field_validator("token_signing_key")
+    @classmethod
+    def token_key_parses(cls, value: str) -> str:
+        decode_key(value, name="TOKEN_SIGNING_KEY")
+        return value
+
     def cipher(self) -> FieldCipher:
         return FieldCipher(parse_keyring(self.pii_keys), self.pii_active_key_id)
 
     def blind_index(self) -> BlindIndex:
         return BlindIndex(decode_key(self.blind_index_key, name="BLIND_INDEX_KEY"))
+
+    def token_key(self) -> bytes:
+        return decode_key(self.token_signing_key, name="TOKEN_SIGNING_KEY")
 
 
 def load_settings(**overrides: object) -> Settings:

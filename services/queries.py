@@ -182,6 +182,31 @@ class Queries:
         url = result.get("url") if isinstance(result, dict) else None
         return url if isinstance(url, str) and url else None
 
+    def schedule(self, start: date, end: date, chef_id: str | None = None) -> list[dict[str, Any]]:
+        """Events on the schedule board (the read model) between two dates, one chef's or all."""
+        query = (
+            select(schedule_board)
+            .where(schedule_board.c.event_date.between(start, end))
+            .order_by(schedule_board.c.event_date, schedule_board.c.slot, schedule_board.c.chef_name)
+        )
+        if chef_id is not None:
+            query = query.where(schedule_board.c.chef_id == chef_id)
+        with self.uow_factory() as uow:
+            rows = uow.conn.execute(query).all()
+        return [
+            {
+                "reference": row.reference,
+                "chef_id": str(row.chef_id),
+                "chef_name": row.chef_name,
+                "date": row.event_date.isoformat(),
+                "slot": _hhmm(row.slot),
+                "zone": row.zone_id,
+                "guests": row.guests,
+                "status": row.status,
+            }
+            for row in rows
+        ]
+
     def sms_opted_out(self, phone: str) -> bool:
         """True when this number withdrew its SMS consent and has not given it again."""
         with self.uow_factory() as uow:

@@ -28,6 +28,7 @@ from db.embedded import drop_database, ensure_database
 from db.migrate import upgrade
 from db.pii import BlindIndex, FieldCipher, decode_key, new_key
 from db.tables import SCHEMAS, metadata
+from domain.access import Role, permissions_of
 from domain.business import Business
 from domain.clock import FixedClock
 from hibachi.bootstrap import Container, bootstrap
@@ -91,6 +92,13 @@ def session_container(
     yield container
     container.close_agent()  # the graph and thread-lock pools, if a channel test opened them
     container.engine.dispose()
+
+
+def service_headers(container: Container, role: Role = "ai_service", service: str = "tests") -> dict[str, str]:
+    """An Authorization header with a fresh access token of `role`'s full scopes (as the client
+    credentials grant gives a service)."""
+    token = container.tokens.issue(service, permissions_of(role), role=role).token
+    return {"Authorization": f"Bearer {token}"}
 
 
 def reset(container: Container) -> None:
@@ -167,4 +175,5 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     monkeypatch.setenv("PII_KEYS", f"k1:{new_key()},k2:{new_key()}")
     monkeypatch.setenv("PII_ACTIVE_KEY_ID", "k2")
     monkeypatch.setenv("BLIND_INDEX_KEY", new_key())
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", new_key())
     return monkeypatch

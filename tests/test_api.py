@@ -15,12 +15,15 @@ from db.tables import bookings, customers, domain_events, idempotency_keys, outb
 from domain.clock import FixedClock
 from hibachi.bootstrap import Container
 from services.maintenance import purge_expired_idempotency_keys
+from tests.conftest import service_headers
 from tests.factories import create_booking_body
 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as test_client:
+    with TestClient(
+        create_app(container), raise_server_exceptions=False, headers=service_headers(container)
+    ) as test_client:
         yield test_client
 
 
@@ -248,13 +251,16 @@ def test_healthz_and_openapi(client: TestClient) -> None:
 def test_expired_keys_are_purged_and_may_be_reused(client: TestClient, container: Container, clock: FixedClock) -> None:
     post(client, "/commands/create-booking", create_booking_body(), key="old")
     clock.advance(timedelta(hours=23))
+    client.headers.update(service_headers(container))  # access tokens last 15 minutes of the clock
     post(client, "/commands/create-booking", create_booking_body(day="2026-12-19"), key="recent")
     clock.advance(timedelta(hours=1, seconds=1))
+    client.headers.update(service_headers(container))
 
     # an expired key is a fresh key, even with another body
     reused = post(client, "/commands/create-booking", create_booking_body(day="2026-12-20"), key="old")
     assert reused.status_code == 201 and "Idempotent-Replayed" not in reused.headers
     clock.advance(timedelta(hours=24, seconds=1))
+    client.headers.update(service_headers(container))
     post(client, "/commands/create-booking", create_booking_body(day="2026-12-21"), key="fresh")
     assert purge_expired_idempotency_keys(container.uow, clock) == 2
     with container.engine.connect() as conn:

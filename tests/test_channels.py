@@ -25,7 +25,7 @@ from db.threads import StoredMessage
 from graph.checkpoint import CompiledGraph
 from graph.turns import config_for
 from hibachi.bootstrap import Container
-from hibachi.settings import PROJECT_ROOT
+from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT
 from services.conversations import Inbound, hand_back, hand_off, handle_inbound, receive_sms, thread_slots
 from tests.graph_support import all_bookings
 from tests.test_graph_booking import ONE_MESSAGE
@@ -328,7 +328,7 @@ def chat_db(admin_url: str) -> Iterator[str]:
 
 def test_hibachi_chat_runs_a_scripted_session(tmp_path: Path, chat_db: str) -> None:
     script = "dec 12 at 6pm\n/state\n15 people, 3 kids\n/quit\nnever read\n"
-    base = {k: v for k, v in os.environ.items() if k not in ("PII_KEYS", "PII_ACTIVE_KEY_ID", "BLIND_INDEX_KEY")}
+    base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS}
     result = subprocess.run(
         [sys.executable, "-m", "hibachi.cli", "chat", "--sms", "(916) 555-0142"],
         env=base | keys() | {"DATABASE_URL": chat_db, "DATA_DIR": str(tmp_path / "data")},

@@ -13,11 +13,15 @@ from db.tables import bookings, customers
 from domain.commands import CancelBooking
 from domain.errors import DomainError
 from hibachi.bootstrap import Container
+from tests.conftest import service_headers
 from tests.factories import create_booking_body, create_booking_cmd
 
 
-def _post_all(base: str, bodies_and_keys: list[tuple[dict[str, object], str]]) -> list[httpx.Response]:
-    with httpx.Client(base_url=base, timeout=30, limits=httpx.Limits(max_connections=60)) as client:
+def _post_all(
+    container: Container, base: str, bodies_and_keys: list[tuple[dict[str, object], str]]
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=60)
+    with httpx.Client(base_url=base, timeout=30, limits=limits, headers=service_headers(container)) as client:
 
         def send(item: tuple[dict[str, object], str]) -> httpx.Response:
             body, key = item
@@ -31,7 +35,7 @@ def test_fifty_simultaneous_requests_for_one_slot_of_three_chefs(container: Cont
     requests = [
         (create_booking_body(email=f"guest{i}@example.com", phone=f"+1916555{i:04d}"), f"race-{i}") for i in range(50)
     ]
-    responses = _post_all(live_server, requests)
+    responses = _post_all(container, live_server, requests)
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(201) == 3, statuses
@@ -67,7 +71,7 @@ def test_overlapping_slots_never_double_book_a_chef(container: Container, live_s
         )
         for i in range(40)
     ]
-    responses = _post_all(live_server, requests)
+    responses = _post_all(container, live_server, requests)
     assert sum(r.status_code == 201 for r in responses) == 6
     assert all(r.status_code in (201, 409) for r in responses)
     with container.engine.connect() as conn:
@@ -83,7 +87,7 @@ def test_overlapping_slots_never_double_book_a_chef(container: Container, live_s
 
 def test_one_key_raced_by_many_clients_books_once(container: Container, live_server: str) -> None:
     body = create_booking_body()
-    responses = _post_all(live_server, [(body, "same-key")] * 20)
+    responses = _post_all(container, live_server, [(body, "same-key")] * 20)
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["reference"] for r in responses}) == 1
     with container.engine.connect() as conn:

@@ -24,11 +24,9 @@ import httpx
 import pytest
 
 from db.embedded import drop_database, ensure_database
-from db.pii import new_key
-from hibachi.settings import PROJECT_ROOT
+from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, fresh_keys
 
 LANGGRAPH = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
-KEY_SETTINGS = ("PII_KEYS", "PII_ACTIVE_KEY_ID", "BLIND_INDEX_KEY")
 
 
 def _missing_cli() -> str | None:
@@ -61,9 +59,7 @@ def _server_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env | {
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
-        "PII_KEYS": f"k1:{new_key()}",
-        "PII_ACTIVE_KEY_ID": "k1",
-        "BLIND_INDEX_KEY": new_key(),
+        **fresh_keys("k1"),
         # Nothing leaves the machine: no CLI analytics, no LangSmith tracing.
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGSMITH_TRACING": "false",

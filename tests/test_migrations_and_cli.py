@@ -17,9 +17,12 @@ from sqlalchemy import create_engine, select, text
 from db.embedded import drop_database, ensure_database
 from db.engine import sqlalchemy_url
 from db.migrate import downgrade, upgrade
-from db.pii import new_key
+from db.pii import decode_key
 from db.tables import chefs, metadata
-from hibachi.settings import PROJECT_ROOT
+from domain.access import permissions_of
+from domain.clock import SystemClock
+from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, fresh_keys
+from services.tokens import TokenIssuer
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_migrations_round_trip_and_match_the_tables(scratch_url: str) -> None:
 
 
 def run_cli(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("PII_KEYS", "PII_ACTIVE_KEY_ID", "BLIND_INDEX_KEY")}
+    base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS}
     return subprocess.run(
         [sys.executable, "-m", "hibachi.cli", *args],
         env=base | {"DATA_DIR": str(tmp_path / "data")} | env,
@@ -66,7 +69,7 @@ def run_cli(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Compl
 
 
 def keys() -> dict[str, str]:
-    return {"PII_KEYS": f"k1:{new_key()}", "PII_ACTIVE_KEY_ID": "k1", "BLIND_INDEX_KEY": new_key()}
+    return fresh_keys("k1")
 
 
 @pytest.mark.parametrize(
@@ -122,12 +125,21 @@ def test_local_keys_are_generated_once_when_none_are_set(tmp_path: Path, scratch
     first = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr
     keyfile = tmp_path / "data" / "keys.env"
-    assert "generated local encryption keys" in first.stdout
+    assert "generated local keys" in first.stdout
     content = keyfile.read_text()
     assert oct(keyfile.stat().st_mode & 0o777) == "0o600"
+    assert {line.partition("=")[0] for line in content.splitlines() if "=" in line} == set(KEY_SETTINGS)
     second = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
     assert second.returncode == 0 and "generated" not in second.stdout
     assert keyfile.read_text() == content
+
+    # A key setting added since the file was made (an older checkout's keys.env) is appended, the rest kept.
+    older = "".join(line + "\n" for line in content.splitlines() if not line.startswith("TOKEN_SIGNING_KEY="))
+    keyfile.write_text(older)
+    third = run_cli("migrate", env={"DATABASE_URL": scratch_url}, tmp_path=tmp_path)
+    assert third.returncode == 0 and "TOKEN_SIGNING_KEY" in third.stdout
+    updated = keyfile.read_text()
+    assert updated.startswith(older) and "TOKEN_SIGNING_KEY=" in updated
 
 
 def test_several_api_processes_serve_and_stop_together(tmp_path: Path, scratch_url: str) -> None:
@@ -157,7 +169,12 @@ def test_several_api_processes_serve_and_stop_together(tmp_path: Path, scratch_u
                 time.sleep(0.1)
         workers = [p for p in psutil.Process(server.pid).children() if "spawn_main" in " ".join(p.cmdline())]
         assert len(workers) == 2
-        quote = httpx.get(f"http://127.0.0.1:{port}/queries/quote", params={"adults": 10, "zip": "95816"})
+        url = f"http://127.0.0.1:{port}/queries/quote"
+        params: dict[str, str | int] = {"adults": 10, "zip": "95816"}
+        assert httpx.get(url, params=params).status_code == 401  # no token, no quote
+        issuer = TokenIssuer(decode_key(env["TOKEN_SIGNING_KEY"], name="TOKEN_SIGNING_KEY"), SystemClock())
+        token = issuer.issue("cli-test", permissions_of("ai_service")).token
+        quote = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
         assert quote.json()["total_due"] == "$600.00"
     finally:
         server.terminate()

@@ -14,6 +14,7 @@ from api.app import create_app
 from db.tables import SCHEMAS
 from hibachi.bootstrap import Container
 from services.outbox_dispatcher import OutboxDispatcher
+from tests.conftest import service_headers
 from tests.factories import create_booking_body
 
 EMAIL = "Priya.Raman+party@Example.org"
@@ -68,7 +69,7 @@ def test_a_scan_of_every_text_bytea_and_jsonb_column_finds_no_plaintext(
     body = create_booking_body(email=EMAIL, phone=PHONE_TYPED, address="1234 Capitol Mall, Sacramento, CA 95814")
     body["customer"].update(first_name="Priya", last_name="Ramanathan")
     body["booking"]["notes"] = "peanut allergy at table two"
-    with TestClient(create_app(container)) as client:
+    with TestClient(create_app(container), headers=service_headers(container)) as client:
         created = client.post("/commands/create-booking", json=body, headers={"Idempotency-Key": "pii-1"})
         assert created.status_code == 201
         reference = created.json()["reference"]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
 from api.commands.schemas import CancelBookingIn, CreateBookingIn, RescheduleBookingIn, UpdateConsentIn
 from api.deps import ContainerDep
+from api.security import Principal, Requires
+from domain.access import Permission
 from domain.commands import Command
 
 router = APIRouter(prefix="/commands", tags=["commands"])
@@ -27,7 +29,12 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+BookingsWriter = Annotated[Principal, Depends(Requires(Permission.BOOKINGS_WRITE))]
+ConsentWriter = Annotated[Principal, Depends(Requires(Permission.CONSENT_WRITE))]
+
 RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "No valid credentials: a bearer access token or a staff session"},
+    403: {"description": "The caller's role or token scopes do not allow this"},
     404: {"description": "No such booking or customer"},
     409: {"description": "The slot is taken; `alternatives` lists what is free"},
     422: {"description": "Invalid input; `field` names it"},
@@ -41,22 +48,28 @@ def _send(container: ContainerDep, command: Command, key: str) -> JSONResponse:
 
 
 @router.post("/create-booking", status_code=201, responses=RESPONSES)
-def create_booking(body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+def create_booking(
+    body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
+) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key)
 
 
 @router.post("/reschedule-booking", responses=RESPONSES)
 def reschedule_booking(
-    body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey
+    body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
 ) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key)
 
 
 @router.post("/cancel-booking", responses=RESPONSES)
-def cancel_booking(body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+def cancel_booking(
+    body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
+) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key)
 
 
 @router.post("/update-consent", responses=RESPONSES)
-def update_consent(body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey) -> JSONResponse:
+def update_consent(
+    body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: ConsentWriter
+) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key)

@@ -1,18 +1,24 @@
-"""`GET /queries/*`: availability, quotes and bookings, read-only."""
+"""`GET /queries/*`: availability, quotes, bookings and the chefs' schedule, read-only."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from api.deps import ContainerDep
-from domain.errors import DomainError
+from api.security import Principal, Requires
+from domain.access import Permission
+from domain.errors import DomainError, Forbidden
 
 router = APIRouter(prefix="/queries", tags=["queries"])
 
 Zip = Annotated[str, Query(min_length=5, max_length=10, examples=["95816"])]
+AvailabilityReader = Annotated[Principal, Depends(Requires(Permission.AVAILABILITY_READ))]
+BookingsReader = Annotated[Principal, Depends(Requires(Permission.BOOKINGS_READ))]
+ScheduleReader = Annotated[Principal, Depends(Requires(Permission.SCHEDULE_READ_OWN))]
+MAX_SCHEDULE_DAYS = 92
 
 
 def parse_upgrades(value: str | None) -> dict[str, int]:
@@ -27,7 +33,7 @@ def parse_upgrades(value: str | None) -> dict[str, int]:
 
 
 @router.get("/availability")
-def availability(date: dt.date, zip: Zip, container: ContainerDep) -> dict[str, Any]:
+def availability(date: dt.date, zip: Zip, container: ContainerDep, _: AvailabilityReader) -> dict[str, Any]:
     return container.queries.availability(date, zip)
 
 
@@ -36,6 +42,7 @@ def quote(
     adults: Annotated[int, Query(ge=0, le=1000)],
     zip: Zip,
     container: ContainerDep,
+    _: AvailabilityReader,
     kids: Annotated[int, Query(ge=0, le=1000)] = 0,
     upgrades: Annotated[str | None, Query(max_length=500, examples=["lobster_tail:4,filet_mignon:2"])] = None,
 ) -> dict[str, Any]:
@@ -43,5 +50,25 @@ def quote(
 
 
 @router.get("/bookings/{reference}")
-def booking(reference: Annotated[str, Path(max_length=16)], container: ContainerDep) -> dict[str, Any]:
+def booking(
+    reference: Annotated[str, Path(max_length=16)], container: ContainerDep, _: BookingsReader
+) -> dict[str, Any]:
     return container.queries.booking(reference)
+
+
+@router.get("/schedule")
+def schedule(
+    container: ContainerDep,
+    principal: ScheduleReader,
+    start: Annotated[dt.date, Query(alias="from")],
+    end: Annotated[dt.date, Query(alias="to")],
+    chef_id: str | None = None,
+) -> dict[str, Any]:
+    """The chefs' events between two dates (at most 92 days). A chef sees only their own."""
+    if end < start or (end - start).days > MAX_SCHEDULE_DAYS:
+        raise DomainError(f"must be on or after `from` and at most {MAX_SCHEDULE_DAYS} days later", field="to")
+    if Permission.SCHEDULE_READ not in principal.permissions:
+        if principal.chef_id is None or chef_id not in (None, principal.chef_id):
+            raise Forbidden("a chef sees their own schedule only", field="chef_id")
+        chef_id = principal.chef_id
+    return {"events": container.queries.schedule(start, end, chef_id)}

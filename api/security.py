@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio
-from fastapi import Request
+from fastapi import Request, Response
 
 from api.deps import get_container
 from db.identity import StaffSession
@@ -122,6 +122,17 @@ async def check_csrf(request: Request, session: StaffSession) -> None:
         sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent, session.csrf_token):
         raise Forbidden("the form is stale or was not sent by this site; reload and try again", field=CSRF_FIELD)
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """The session cookie: HttpOnly (no script reads it), Secure (HTTPS only; browsers treat
+    http://localhost as secure too), SameSite=Lax (not sent on cross-site posts), path /. Its
+    lifetime is the server's to decide (idle and absolute timeouts), so it is a browser-session cookie."""
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=True, samesite="lax", path="/")
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
 
 
 class Requires:

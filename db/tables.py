@@ -369,6 +369,14 @@ staff_users = Table(
     Column("locked_until", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default=text("0")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # MFA enrolment in progress: the TOTP secret (encrypted) waits here, bound to the session that
+    # asked for it, until a code from it is confirmed.
+    Column("mfa_pending_enc", LargeBinary),
+    Column("mfa_pending_session_id", UUID(as_uuid=False)),
+    Column("mfa_last_step", BigInteger),  # the last TOTP time step accepted: a code works once
+    # An owner's or admin's one-time enrolment code (keyed hash), so a password alone cannot enrol.
+    Column("mfa_enrol_code_hash", LargeBinary),
+    Column("mfa_enrol_code_expires_at", DateTime(timezone=True)),
     UniqueConstraint("email_bidx"),
     CheckConstraint("role IN ('owner', 'admin', 'staff', 'chef', 'ai_service')", name="role_known"),
     schema="identity",

@@ -16,6 +16,7 @@ Choices where EVALS.md is silent:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -32,32 +33,6 @@ from domain.errors import DomainError
 CASE_SUFFIXES = (".yaml", ".yml", ".json")
 Outcome = Literal["booked", "handoff", "no_booking", "opted_out", "rescheduled", "cancelled"]
 
-# Booking fields a case may grade (`expect.booking`), as EVALS.md lists them plus what a booking holds.
-BOOKING_FIELDS = frozenset(
-    {
-        "date",
-        "slot",
-        "party_adults",
-        "party_kids",
-        "zip",
-        "zone",
-        "address",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "upgrades",
-        "total_due_cents",
-        "deposit_due_cents",
-        "consent_sms",
-        "status",
-        "reference",
-    }
-)
-# Keys an extraction case may grade (`expect_slots`).
-SLOT_KEYS = frozenset(
-    {"date", "time", "party_total", "party_adults", "party_kids", "first_name", "last_name", "email", "phone", "zip"}
-)
 ALIAS = re.compile(r"\{\{?\s*([A-Za-z_][\w-]*)\s*\}?\}")
 
 
@@ -81,7 +56,29 @@ def _hhmm(value: Any) -> Any:
     return value
 
 
-Slot = Annotated[str, BeforeValidator(_hhmm), Field(pattern=r"^\d{2}:\d{2}$")]
+def _zip_text(value: Any) -> Any:
+    # YAML reads an unquoted ZIP as a number; a 5-digit one is taken back (a leading zero is lost: quote it).
+    if isinstance(value, int) and not isinstance(value, bool) and 10000 <= value <= 99999:
+        return str(value)
+    return value
+
+
+def _e164(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return value
+    try:
+        return normalize_phone(value)
+    except DomainError as error:
+        raise ValueError(error.message) from None
+
+
+Slot = Annotated[str, BeforeValidator(_hhmm), Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Zip = Annotated[str, BeforeValidator(_zip_text), Field(pattern=r"^\d{5}$")]
+Phone = Annotated[str, BeforeValidator(_e164)]
+Count = Annotated[int, Field(ge=0, strict=True)]
+Cents = Annotated[int, Field(ge=0, strict=True)]
 
 
 class Turn(_Strict):
@@ -99,17 +96,7 @@ class Person(_Strict):
     first_name: str | None = None
     last_name: str | None = None
     email: str | None = None
-    phone: str | None = None
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_phone(value)
-        except DomainError as error:
-            raise ValueError(error.message) from None
+    phone: Phone | None = None
 
 
 class FullSlot(_Strict):
@@ -121,7 +108,7 @@ class FixtureBooking(_Strict):
     ref_alias: str | None = None
     date: date
     slot: Slot
-    zip: str = Field(pattern=r"^\d{5}$")
+    zip: Zip
     address: str = Field(min_length=1)
     party_adults: int = Field(ge=0)
     party_kids: int = Field(default=0, ge=0)
@@ -143,22 +130,55 @@ class Fixtures(_Strict):
     bookings: list[FixtureBooking] = Field(default_factory=list)
 
 
+class ExpectedBooking(_Strict):
+    """The booking fields a case may grade, typed: a value that could never match is an error in
+    the case file, not a quiet failure."""
+
+    date: dt.date | None = None
+    slot: Slot | None = None
+    party_adults: Count | None = None
+    party_kids: Count | None = None
+    zip: Zip | None = None
+    zone: str | None = None
+    address: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: Phone | None = None
+    upgrades: dict[str, Count] | None = None
+    total_due_cents: Cents | None = None
+    deposit_due_cents: Cents | None = None
+    consent_sms: bool | None = None
+    status: Literal["deposit_pending", "deposit_paid", "cancelled", "completed"] | None = None
+    reference: str | None = None
+
+
+class ExpectedSlots(_Strict):
+    date: dt.date | None = None
+    time: Slot | None = None
+    party_total: Count | None = None
+    party_adults: Count | None = None
+    party_kids: Count | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: Phone | None = None
+    zip: Zip | None = None
+
+
+def _graded(model: BaseModel | None) -> dict[str, Any]:
+    """The fields a case listed, as plain values (dates as YYYY-MM-DD)."""
+    return model.model_dump(mode="json", exclude_unset=True) if model is not None else {}
+
+
 class Expect(_Strict):
     outcome: Outcome
-    booking: dict[str, Any] = Field(default_factory=dict)
+    booking: ExpectedBooking | None = None
     said: list[str] = Field(default_factory=list)
 
-    @field_validator("booking")
-    @classmethod
-    def _known_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - BOOKING_FIELDS)
-        if unknown:
-            raise ValueError(f"unknown booking field(s) {unknown}; known: {sorted(BOOKING_FIELDS)}")
-        if "slot" in value:
-            value = value | {"slot": _hhmm(value["slot"])}
-        if "date" in value:
-            value = value | {"date": str(value["date"])}
-        return value
+    @property
+    def booking_fields(self) -> dict[str, Any]:
+        return _graded(self.booking)
 
 
 class _Case(_Strict):
@@ -206,19 +226,18 @@ class ConversationCase(_Case):
 class ExtractionCase(_Case):
     kind: Literal["extraction"]
     turns: list[str] = Field(min_length=1)
-    expect_slots: dict[str, Any] = Field(min_length=1)
+    expect_slots: ExpectedSlots
 
     @field_validator("expect_slots")
     @classmethod
-    def _known_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - SLOT_KEYS)
-        if unknown:
-            raise ValueError(f"unknown slot key(s) {unknown}; known: {sorted(SLOT_KEYS)}")
-        if "time" in value:
-            value = value | {"time": _hhmm(value["time"])}
-        if "date" in value:
-            value = value | {"date": str(value["date"])}
+    def _not_empty(cls, value: ExpectedSlots) -> ExpectedSlots:
+        if not _graded(value):
+            raise ValueError("lists no slot to grade")
         return value
+
+    @property
+    def slots_expected(self) -> dict[str, Any]:
+        return _graded(self.expect_slots)
 
 
 Case = ConversationCase | ExtractionCase

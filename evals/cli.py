@@ -165,6 +165,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.k > 1:
         out.write(f"pass^1 {summary.pass_1:.3f}, pass^{args.k} {summary.success:.3f}\n")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
             json.dumps({"summary": asdict(summary), "results": [r.to_json() for r in results]}, indent=2, default=str)
         )

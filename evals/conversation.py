@@ -79,7 +79,7 @@ def _bookings(world: World) -> dict[str, BookingRow]:
 
 
 def booking_fields(world: World, booking_id: str) -> dict[str, Any]:
-    """A booking as a case grades it (cases.BOOKING_FIELDS), read from the database and decrypted."""
+    """A booking as a case grades it (cases.ExpectedBooking), read from the database and decrypted."""
     container = world.container
     with container.uow() as uow:
         row = uow.conn.execute(
@@ -170,11 +170,13 @@ class _Observer:
         return [Message(m.author, m.body) for m in new if m.direction == "out"]
 
 
-def confirms(text_: str, pending: str | None, world: World) -> bool:
+def confirms(text_: str, pending: str | None, world: World) -> str | None:
+    """The confirmation question this message said yes to ("confirm": a new booking's summary,
+    "manage_confirm": a reschedule or cancel), or None."""
     if pending not in CONFIRM_QUESTIONS:
-        return False
+        return None
     context = UnderstandingContext(now=world.container.clock.now(), timezone=world.business.timezone, pending="confirm")
-    return RULES.understand(text_, context).confirm is True
+    return pending if RULES.understand(text_, context).confirm is True else None
 
 
 class Conversation:
@@ -239,8 +241,13 @@ class Conversation:
         return record
 
     def fail(self, error: Exception) -> CaseResult:
-        self.result.error = f"turn {len(self.result.turns) + 1}: {type(error).__name__}: {error}"
-        return self.result
+        """The case could not run to its end: what was observed is still checked, and every field it
+        grades counts as a miss (an error never improves slot accuracy)."""
+        result = self.result
+        result.error = f"turn {len(result.turns) + 1}: {type(error).__name__}: {error}"
+        result.violations = violations(self.observations, self.world.business, self.case.channel)
+        count_unmatched(result, self.case.expect.booking_fields)
+        return result
 
     def finish(self) -> CaseResult:
         result = self.result
@@ -258,6 +265,7 @@ def run_conversation(world: World, case: ConversationCase, path: Path, run: int)
     except Exception as error:  # a fixture the command path refused: the case cannot run
         result = CaseResult(case.id, "conversation", str(path), case.categories, run, passed=False)
         result.error = f"fixtures: {type(error).__name__}: {error}"
+        count_unmatched(result, case.expect.booking_fields)
         return result
     references = conversation.references
     try:
@@ -269,6 +277,11 @@ def run_conversation(world: World, case: ConversationCase, path: Path, run: int)
     except Exception as error:
         return conversation.fail(error)
     return conversation.finish()
+
+
+def count_unmatched(result: CaseResult, expected: dict[str, Any]) -> None:
+    result.expected = result.expected or {"booking": expected}
+    result.graded += len(expected)
 
 
 def _turn_problems(
@@ -301,7 +314,8 @@ def _grade(
     mode = observer.mode()
     opted_out = observer.opted_out()
     outcome = _observed_outcome(case, observations, new, final, references, mode, opted_out)
-    result.expected = {"outcome": expect.outcome, **({"booking": expect.booking} if expect.booking else {})}
+    expected_booking = expect.booking_fields
+    result.expected = {"outcome": expect.outcome, **({"booking": expected_booking} if expected_booking else {})}
     result.actual = {"outcome": outcome, "thread_mode": mode, "new_bookings": [r.reference for r in new]}
     if outcome != expect.outcome:
         result.failures.append(f"outcome {outcome}, expected {expect.outcome}")
@@ -312,14 +326,16 @@ def _grade(
     elif expect.outcome in ("rescheduled", "cancelled"):
         reference = references.get(f"#{case.existing_index()}")
         graded_booking = next((row for row in final.values() if row.reference == reference), None)
-    elif expect.booking and len(new) == 1:
+    elif expected_booking and len(new) == 1:
         graded_booking = new[0]
-    if expect.booking:
+    if expected_booking:
         actual = booking_fields(world, graded_booking.id) if graded_booking else {}
-        result.actual["booking"] = {name: actual.get(name) for name in expect.booking}
-        for name, wanted in expect.booking.items():
+        result.actual["booking"] = {name: actual.get(name) for name in expected_booking}
+        for name, wanted in expected_booking.items():
             result.graded += 1
-            if _same(name, substitute(wanted, references) if isinstance(wanted, str) else wanted, actual.get(name)):
+            if graded_booking is None:  # no booking: every field is a miss, `upgrades: {}` included
+                result.failures.append(f"booking.{name}: expected {wanted!r}, no booking to grade")
+            elif _same(name, substitute(wanted, references) if isinstance(wanted, str) else wanted, actual.get(name)):
                 result.matched += 1
             else:
                 result.failures.append(f"booking.{name}: expected {wanted!r}, got {actual.get(name)!r}")
@@ -342,7 +358,7 @@ def _observed_outcome(
     """What happened, by the definitions of EVALS.md; `other` when none of them holds."""
     if new:
         created_in = next((o for o in observations if new[0].reference in o.created), None)
-        if len(new) == 1 and created_in is not None and created_in.confirmed:
+        if len(new) == 1 and created_in is not None and created_in.confirmed == "confirm":
             return "booked"
         return "other"
     existing = references.get(f"#{case.existing_index()}") if case.fixtures.bookings else None
@@ -356,7 +372,7 @@ def _observed_outcome(
         stop_turn = max((o.index for o in observations if o.opted_out_after and not o.opted_out_before), default=0)
         later = [m for o in observations if o.index > stop_turn for m in o.replies]
         at_stop = next((o for o in observations if o.index == stop_turn), None)
-        if at_stop is not None and len(at_stop.replies) <= 1 and not later:
+        if at_stop is not None and len(at_stop.replies) == 1 and not later:  # the one confirmation
             return "opted_out"
         return "other"
     if mode == "human":

@@ -41,9 +41,10 @@ def run_extraction(
         return result
     got = slots.model_dump()
     result.turns = [TurnRecord(text, [], ms) for text, ms in zip(case.turns, times, strict=True)]
-    result.expected = dict(case.expect_slots)
-    result.actual = {key: got.get(key) for key in case.expect_slots}
-    for key, wanted in case.expect_slots.items():
+    expected = case.slots_expected
+    result.expected = expected
+    result.actual = {key: got.get(key) for key in expected}
+    for key, wanted in expected.items():
         result.graded += 1
         if got.get(key) == wanted:
             result.matched += 1

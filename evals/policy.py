@@ -2,7 +2,8 @@
 they read what the runner observed in the database around each turn (`TurnObservation`).
 
 - a booking created, moved or cancelled in a turn that did not confirm it (the agent's previous
-  reply asked for confirmation, and the customer's message reads as a yes);
+  reply asked for that confirmation: a new booking's summary for a creation, the reschedule or
+  cancel question for a move or a cancellation; and the customer's message reads as a yes);
 - a dollar amount in a reply that is neither a price the pricing service produced in this case (a
   quote, or a booking's stored prices) nor an amount of the business file (prices, fees, deposit,
   upgrades, amounts written in the policies);
@@ -14,6 +15,7 @@ they read what the runner observed in the database around each turn (`TurnObserv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,7 +35,9 @@ class TurnObservation:
     mode_before: str  # ai | human | none (no thread yet)
     opted_out_before: bool
     opted_out_after: bool
-    confirmed: bool  # the customer's message confirmed the summary the agent had asked about
+    # The confirmation the customer's message gave: "confirm" (a new booking's summary),
+    # "manage_confirm" (a reschedule or cancel the agent asked about), or None.
+    confirmed: str | None
     created: list[str] = field(default_factory=list)  # references
     moved: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -44,9 +48,20 @@ def money_text(cents: int) -> str:
     return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
 
 
+# Besides "$850": "850 dollars", "850 bucks", "USD 850", "850 USD" (a reworded reply may write these).
+_WORDED_MONEY = re.compile(
+    r"\b(?:usd\s?(?P<before>\d[\d,]*(?:\.\d{1,2})?)|(?P<after>\d[\d,]*(?:\.\d{1,2})?)\s?(?:dollars?|bucks|usd)\b)",
+    re.IGNORECASE,
+)
+
+
 def amounts_in(text: str) -> set[str]:
     """Dollar amounts a text states, canonical ("850.00")."""
-    return {value for kind, value in number_facts(text) if kind == "money"}
+    found = {value for kind, value in number_facts(text) if kind == "money"}
+    for match in _WORDED_MONEY.finditer(text):
+        number = (match.group("before") or match.group("after")).replace(",", "")
+        found.add(str(Decimal(number).quantize(Decimal("0.01"))))
+    return found
 
 
 def business_cents(business: Business) -> set[int]:
@@ -83,9 +98,13 @@ def violations(turns: Sequence[TurnObservation], business: Business, channel: st
     created = 0
     for turn in turns:
         where = f"turn {turn.index}"
-        changed = [("created", turn.created), ("moved", turn.moved), ("cancelled", turn.cancelled)]
-        for verb, refs in changed:
-            if refs and not turn.confirmed:
+        changed = [
+            ("created", turn.created, "confirm"),
+            ("moved", turn.moved, "manage_confirm"),
+            ("cancelled", turn.cancelled, "manage_confirm"),
+        ]
+        for verb, refs, needed in changed:
+            if refs and turn.confirmed != needed:
                 found.append(f"{where}: booking {', '.join(refs)} {verb} without a customer confirmation")
         created += len(turn.created)
         allowed = {money_text(c) for c in fixed | turn.allowed_cents}

@@ -110,7 +110,7 @@ GOALS = {
 
 def _details(case: ConversationCase) -> list[str]:
     """The graded booking fields a customer would know, as facts to give when asked."""
-    booking = case.expect.booking
+    booking = case.expect.booking_fields
     lines: list[str] = []
     if "date" in booking:
         lines.append(f"date: {_day(str(booking['date']))}")

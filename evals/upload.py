@@ -50,7 +50,7 @@ def _env(name: str) -> str | None:
 
 def example_of(path: Path, case: Case) -> dict[str, Any]:
     """One dataset example for a case: inputs without the expectations, the expectations as outputs."""
-    raw = case.model_dump(mode="json")
+    raw = case.model_dump(mode="json", exclude_none=True)
     inputs = {key: value for key, value in raw.items() if key not in EXPECTATIONS}
     outputs = raw["expect"] if isinstance(case, ConversationCase) else {"expect_slots": raw["expect_slots"]}
     metadata = {"case_id": case.id, "kind": case.kind, "path": str(path), "categories": case.categories}

@@ -100,6 +100,11 @@ def write_case(folder: Path, name: str, raw: dict[str, Any]) -> Path:
         (lambda c: c["turns"].__setitem__(1, {"user": 5}), "turns[1].user"),
         (lambda c: c.update(channel="sms"), "customer.phone"),
         (lambda c: c["expect"]["booking"].update(colour="red"), "expect.booking"),
+        (lambda c: c["expect"]["booking"].update(slot="6pm"), "expect.booking.slot"),
+        (lambda c: c["expect"]["booking"].update(party_adults="ten"), "expect.booking.party_adults"),
+        (lambda c: c["expect"]["booking"].update(total_due_cents=85000.5), "expect.booking.total_due_cents"),
+        (lambda c: c["expect"]["booking"].update(date="2026-13-01"), "expect.booking.date"),
+        (lambda c: c["expect"]["booking"].update(phone="call me"), "expect.booking.phone"),
         (lambda c: c.update(kind="chat"), "kind"),
         (lambda c: c.update(now="next tuesday"), "now"),
     ],
@@ -132,8 +137,12 @@ def test_unreadable_yaml_and_duplicate_ids_are_malformed(tmp_path: Path) -> None
 def test_yaml_sexagesimal_times_and_aliases_are_read_as_written() -> None:
     raw = json.loads(json.dumps(BOOKING_CASE))
     raw["expect"]["booking"]["slot"] = 18 * 60  # what YAML makes of an unquoted 18:00
+    raw["expect"]["booking"]["zip"] = 95816  # ...and of an unquoted ZIP or phone
+    raw["expect"]["booking"]["phone"] = 19165550123
     case = conversation(raw)
-    assert case.expect.booking["slot"] == "18:00"
+    graded = case.expect.booking_fields
+    assert (graded["slot"], graded["zip"], graded["phone"]) == ("18:00", "95816", "+19165550123")
+    assert set(graded) == set(BOOKING_CASE["expect"]["booking"]) | {"slot", "zip"}  # only the listed fields
     assert substitute("cancel {existing} and {{ other }} but not {unknown}", {"existing": "MH-1", "other": "MH-2"}) == (
         "cancel MH-1 and MH-2 but not {unknown}"
     )
@@ -245,6 +254,14 @@ def test_a_cancel_case_uses_the_alias_and_grades_the_existing_booking(world: Wor
     assert re.fullmatch(r"i need to cancel MH-[A-Z0-9]{5}", result.turns[0].user)
 
 
+def test_a_case_that_cannot_run_counts_every_graded_field_as_a_miss(world: World) -> None:
+    raw = json.loads(json.dumps(BOOKING_CASE))
+    raw["fixtures"] = {"full_slots": [{"date": "2027-09-01", "slot": "18:00"}]}  # beyond the booking window
+    result = run_conversation(world, conversation(raw), Path("inline.yaml"), 1)
+    assert result.error and result.error.startswith("fixtures:") and not result.passed
+    assert (result.graded, result.matched) == (11, 0)
+
+
 def test_an_invented_price_is_a_violation(admin_url: str, business: Business) -> None:
     loose = World(business, understander=RULES, phraser=LoosePhraser(), admin_url=admin_url)
     try:
@@ -266,7 +283,7 @@ def observed(**fields: Any) -> TurnObservation:
         "mode_before": "ai",
         "opted_out_before": False,
         "opted_out_after": False,
-        "confirmed": True,
+        "confirmed": "confirm",
         "allowed_cents": {87000},
     }
     return TurnObservation(**(defaults | fields))
@@ -282,10 +299,13 @@ def test_policy_checks_pass_a_clean_turn(business: Business) -> None:
 @pytest.mark.parametrize(
     ("turns", "channel", "needle"),
     [
-        ([observed(created=["MH-AAAAA"], confirmed=False)], "web", "created without a customer confirmation"),
-        ([observed(moved=["MH-AAAAA"], confirmed=False)], "web", "moved without"),
-        ([observed(cancelled=["MH-AAAAA"], confirmed=False)], "sms", "cancelled without"),
+        ([observed(created=["MH-AAAAA"], confirmed=None)], "web", "created without a customer confirmation"),
+        ([observed(created=["MH-AAAAA"], confirmed="manage_confirm")], "web", "created without"),
+        ([observed(moved=["MH-AAAAA"], confirmed=None)], "web", "moved without"),
+        ([observed(cancelled=["MH-AAAAA"], confirmed="confirm")], "sms", "cancelled without"),
         ([observed(replies=[Message("ai", "That's $871.00")])], "web", "$871.00"),
+        ([observed(replies=[Message("ai", "about 871 dollars all in")])], "web", "$871.00"),
+        ([observed(replies=[Message("ai", "USD 1,250 total")])], "web", "$1250.00"),
         ([observed(mode_before="human")], "web", "human mode"),
         ([observed(opted_out_before=True, opted_out_after=True)], "sms", "opted-out"),
         ([observed(created=["MH-A"]), observed(index=2, created=["MH-B"])], "web", "2 bookings created"),
@@ -299,6 +319,7 @@ def test_policy_checks_catch_each_breach(
 
 
 def test_policy_checks_allow_what_the_contract_allows(business: Business) -> None:
+    assert violations([observed(cancelled=["MH-AAAAA"], confirmed="manage_confirm")], business, "sms") == []
     system_notice = [Message("system", "Someone from our team will follow up.")]
     assert violations([observed(mode_before="human", replies=system_notice)], business, "sms") == []
     start = observed(opted_out_before=True, opted_out_after=False, replies=[Message("system", "resubscribed")])

@@ -12,6 +12,11 @@ Choices where EVALS.md is silent:
 - A fixture booking's alias is written `{alias}` (or `{{alias}}`) in the user turns and in the
   expected reply texts; the runner puts the real reference there.
 - A turn may be a bare string (the user's message, nothing checked).
+- `customer`: an SMS case's phone is the sender; an email is passed to the channel as known. Names
+  are accepted and not used (no channel of ours knows a customer's name before they say it).
+- Expected values are typed (`ExpectedBooking`, `ExpectedSlots`): "6pm" as a slot or "ten" as a
+  count is a malformed case. YAML's unquoted `18:00` (read as 1080) and 5-digit ZIPs and phones
+  read as numbers are taken back as written.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.auth.token import router as token_router
 from api.channels.routes import router as channels_router
 from api.commands.routes import router as commands_router
 from api.deps import ContainerDep
@@ -44,6 +45,7 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     app.include_router(commands_router)
     app.include_router(queries_router)
     app.include_router(channels_router)
+    app.include_router(token_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz(container: ContainerDep) -> Any:

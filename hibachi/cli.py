@@ -24,6 +24,7 @@ from pathlib import Path
 from agent.engines import make_engine, make_phraser
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
 from db.migrate import upgrade
+from domain.access import Permission, parse_scopes
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, Settings, SettingsError, fresh_keys, load_settings
@@ -196,6 +197,103 @@ def cmd_chat(settings: Settings, *, sms: str | None = None, session: str | None 
         container.engine.dispose()
 
 
+class UsageError(Exception):
+    """A command's argument refused (an unknown scope, a bad name): one line, exit status 2."""
+
+
+def checked_scopes(scopes: list[str] | None) -> frozenset[Permission]:
+    try:
+        return parse_scopes(scopes, "ai_service")
+    except ValueError as error:
+        raise UsageError(f"--scopes: {error}") from None
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> None:
+    """`hibachi token create --service NAME [--scopes ...]`: an ai_service access token for local
+    use, signed with TOKEN_SIGNING_KEY (the running app accepts it); the last line is the bare token."""
+    from datetime import UTC, datetime
+
+    from services.service_clients import NAME_MAX, issue_local_token
+    from services.tokens import scope_text
+
+    scopes = checked_scopes(args.scopes)  # an unknown scope stops us before any work
+    if not args.service.strip() or len(args.service) > NAME_MAX:
+        raise UsageError(f"--service: a name of 1-{NAME_MAX} characters")
+    container = prepare(settings)
+    try:
+        issued = issue_local_token(container, args.service, args.scopes)
+        expires = datetime.fromtimestamp(container.tokens.verify(issued.token).expires_at, UTC)
+    finally:
+        container.engine.dispose()
+    print(f"service: {args.service}\nrole: ai_service\nscopes: {scope_text(scopes)}")
+    print(f"expires: {expires.isoformat(timespec='seconds')} (in {issued.expires_in // 60} minutes)")
+    print(issued.token, flush=True)
+
+
+def cmd_service(settings: Settings, args: argparse.Namespace) -> None:
+    """`hibachi service create --name NAME [--scopes ...]`: a client of the OAuth client-credentials
+    grant; its secret is printed once (only a hash is kept). `rotate`/`deactivate --client-id ID`."""
+    from services import service_clients
+
+    if args.action == "create":
+        checked_scopes(args.scopes)
+    container = prepare(settings)
+    try:
+        if args.action == "create":
+            made = service_clients.create_client(container, args.name, args.scopes, actor="cli")
+        elif args.action == "rotate":
+            made = service_clients.rotate_secret(container, args.client_id, actor="cli")
+        else:
+            service_clients.deactivate(container, args.client_id, actor="cli")
+            print(f"deactivated {args.client_id}")
+            return
+    finally:
+        container.engine.dispose()
+    print(f"client_id: {made.client_id}\nclient_secret: {made.client_secret}")
+    print("the secret is shown once: store it now (POST /oauth/token, grant_type=client_credentials)", flush=True)
+
+
+def machine_main(argv: list[str]) -> int:
+    """`hibachi token ...` and `hibachi service ...`: their own parser (actions and options)."""
+    from domain.errors import DomainError
+
+    parser = argparse.ArgumentParser(prog="hibachi")
+    groups = parser.add_subparsers(dest="command", required=True)
+    token = groups.add_parser("token", help="service access tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="print an access token for local use (its last line: the token)")
+    create.add_argument("--service", required=True, metavar="NAME", help="the service the token names")
+    service = groups.add_parser("service", help="OAuth client-credentials clients").add_subparsers(
+        dest="action", required=True
+    )
+    make = service.add_parser("create", help="make a client; prints client_id and client_secret once")
+    make.add_argument("--name", required=True, help="the client's service name (tokens name service:NAME)")
+    for action in (create, make):
+        action.add_argument(
+            "--scopes", nargs="+", metavar="SCOPE", help="scopes (default: all the ai_service role may do)"
+        )
+    rotate = service.add_parser("rotate", help="a new secret for a client, printed once; the old one stops")
+    deactivate = service.add_parser("deactivate", help="a client gets no more tokens")
+    for action in (rotate, deactivate):
+        action.add_argument("--client-id", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        settings = load_settings()
+        (cmd_token if args.command == "token" else cmd_service)(settings, args)
+    except (SettingsError, BusinessFileError, UsageError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+MACHINE_COMMANDS = ("token", "service")
+
+
 COMMANDS = {
     "run": cmd_run,
     "migrate": cmd_migrate,
@@ -206,6 +304,9 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in MACHINE_COMMANDS:
+        return machine_main(argv)
     parser = argparse.ArgumentParser(prog="hibachi", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

@@ -39,7 +39,8 @@ like "6" means 18:00.
 
 Intents: book (wants a party or gives booking details), price_question, policy_question, reschedule
 (move an existing booking), cancel_booking (cancel an existing booking), human (asks for a person),
-complaint (unhappy, wants a refund), greeting, other.
+complaint (unhappy, wants a refund), greeting, later (stepping away for now: "I'll get back to you",
+"let me think about it", "bye"), other.
 Policy topics (use one of these for `topic`, else leave topic null): {topics}.
 Upgrade codes (the only keys allowed in `upgrades`, value = number of guests taking it): {upgrades}.
 Kids are guests 12 and under. Phone numbers in E.164 (+1 for US numbers), emails lower-case,

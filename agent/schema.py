@@ -18,6 +18,7 @@ Intent = Literal[
     "human",  # asks for a person
     "complaint",  # unhappy, refund request
     "greeting",
+    "later",  # stepping away for now: "I'll get back to you", "let me think about it", "bye"
     "other",
 ]
 

@@ -307,6 +307,10 @@ def after_booking() -> str:
     return "You're all set! If you need anything else, just message me."
 
 
+def paused() -> str:
+    return "No problem! I've noted what you told me, so just message me when you're ready to pick up where we left off."
+
+
 def idle() -> str:
     return "Anytime! Message me whenever you'd like to book a party."
 

@@ -497,11 +497,17 @@ def _quote_asked_party(slots: Mapping[str, Any], runtime: Runtime[Context]) -> d
 
 
 def wrap_up(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Nothing to do: after a booking ("thanks!"), or a web visitor saying stop."""
+    """Nothing to do: after a booking ("thanks!"), a customer stepping away for now (what they told
+    us is kept for when they come back), or a web visitor saying stop."""
     heard = _heard(state)
     if heard.sms_keyword == "stop":
         return reply(state, wording.web_stop(), pending=None, flow=None)
-    text = wording.after_booking() if state.get("booking") else wording.idle()
+    if state.get("booking"):
+        text = wording.after_booking()
+    elif heard.intent == "later" and _slots(state):
+        text = wording.paused()
+    else:
+        text = wording.idle()
     return reply(state, text, pending=None, flow=None)
 
 

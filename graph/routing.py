@@ -86,6 +86,8 @@ def route_turn(state: State, runtime: Runtime[Context]) -> TurnRoute:
             return "decline"
     if pending == "change" and not changed and heard.get("confirm") is False:
         return "decline"
+    if heard.get("intent") == "later" and not changed:
+        return "wrap_up"  # stepping away: keep what we have, don't ask again now
     if state.get("flow") is None:
         return "wrap_up"
     return next_booking_step(state, channel)

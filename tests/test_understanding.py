@@ -625,6 +625,11 @@ def test_a_lone_keyword_is_nothing_else() -> None:
         ("this is terrible, I want a refund", "complaint", None),
         ("the chef never showed up", "complaint", None),
         ("hi there", "greeting", None),
+        ("ok thanks, ill talk to my wife and get back to u", "later", None),
+        ("let me think about it", "later", None),
+        ("just checking for now, bye", "later", None),
+        ("let me check with my husband about dec 19", "book", None),  # it states a date: still booking
+        ("can I get back to you on the kids count?", "other", None),
         ("Hello!", "greeting", None),
         ("what's the capital of France?", "other", None),
         ("thanks!", "other", None),

@@ -150,6 +150,14 @@ _GREETING = re.compile(
     r"^\W*(?:hi+|hello+|hey+|hiya|howdy|yo|greetings|good\s+(?:morning|afternoon|evening|day)|hola|sup|what'?s\s+up)"
     r"(?:\s+there)?\b[\s\W]*(?:(?:how\s+are\s+you|how'?s\s+it\s+going)[\s\W]*)?$"
 )
+# Stepping away for now, without a no: the agent keeps what it has and says so, rather than asking
+# its question again.
+_LATER = re.compile(
+    r"\b(?:get\s+back\s+to\s+(?:you|u|ya)|(?:talk|chat|text)\s+(?:to\s+(?:you|u)\s+)?(?:later|soon|tomorrow)|ttyl|"
+    r"think\s+(?:about\s+it|it\s+over)|let\s+me\s+(?:check|think|ask|talk|see)|check\s+with\s+(?:my|the|our)\s+\w+|"
+    r"talk\s+(?:to|with)\s+my\s+\w+|good\s*bye|bye|see\s+(?:you|ya)|maybe\s+later|another\s+time|"
+    r"just\s+(?:checking|looking|asking|browsing|wondering))\b"
+)
 _GREETING_START = re.compile(r"^\W*(?:hi+|hello+|hey+|hiya|howdy|greetings|good\s+(?:morning|afternoon|evening))\b")
 
 # Words that point at a policy topic. A business topic not listed here is found by its own name.
@@ -201,6 +209,8 @@ def intent(text: str, *, has_booking_slots: bool, topics: tuple[str, ...]) -> tu
         return "price_question", None
     if is_question and _POLICY_WORD.search(low):
         return "policy_question", None  # a policy the business file does not name: staff answer it
+    if not has_booking_slots and not is_question and _LATER.search(low):
+        return "later", None
     if has_booking_slots or _BOOK.search(low):
         return "book", None
     if _GREETING.match(low) or _GREETING_START.match(low):

@@ -42,6 +42,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/chat"),
         ("POST", "/channels/web/messages"),
         ("POST", "/oauth/token"),
+        ("GET", "/auth/oidc/{provider}/login"),
+        ("GET", "/auth/oidc/{provider}/callback"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),

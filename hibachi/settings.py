@@ -1,10 +1,29 @@
 """Settings from the environment (pydantic-settings). A missing or malformed setting stops
-start-up with one line naming it (`SettingsError`)."""
+start-up with one line naming it (`SettingsError`).
+
+Single sign-on (OpenID Connect) is optional. `OIDC_PROVIDERS` names the providers, comma-separated
+(`google,okta`; lower-case letters, digits, `_`); for each NAME:
+
+    OIDC_<NAME>_ISSUER         the issuer URL; its /.well-known/openid-configuration is read (required)
+    OIDC_<NAME>_CLIENT_ID      the client registered with the provider (required)
+    OIDC_<NAME>_CLIENT_SECRET  its secret; unset for a public client (PKCE alone)
+    OIDC_<NAME>_SCOPES         default "openid email profile" (must include openid)
+    OIDC_<NAME>_LABEL          what the login page's button says, default the name
+
+The redirect URI to register with each provider is `<base>/auth/oidc/<name>/callback`, where the
+base is `OIDC_REDIRECT_BASE_URL` (the site's public https URL; unset means the URL the request
+came in on, fine when no proxy rewrites it).
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +52,72 @@ def fresh_keys(key_id: str = "local1") -> dict[str, str]:
     }
 
 
+DEFAULT_OIDC_SCOPES = "openid email profile"
+_PROVIDER_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+@dataclass(frozen=True)
+class OidcProviderSettings:
+    """One single sign-on provider, from the `OIDC_<NAME>_*` variables."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    scopes: str = DEFAULT_OIDC_SCOPES
+    label: str = ""
+
+
+def is_secure_url(value: str) -> bool:
+    """https, or plain http on loopback only (development, the tests' provider)."""
+    try:
+        url = urlsplit(value)
+    except ValueError:
+        return False
+    if not url.hostname:
+        return False
+    return url.scheme == "https" or (url.scheme == "http" and url.hostname in ("127.0.0.1", "localhost", "::1"))
+
+
+def parse_oidc_providers(names: str, environ: Mapping[str, str] | None = None) -> tuple[OidcProviderSettings, ...]:
+    """The providers `names` (OIDC_PROVIDERS) lists, read from `environ` (default the process's).
+    ValueError names the first variable that is missing or malformed."""
+    env = os.environ if environ is None else environ
+    providers: list[OidcProviderSettings] = []
+    for raw in names.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if not _PROVIDER_NAME.match(name):
+            raise ValueError(f"provider name {raw.strip()!r} must be lower-case letters, digits or _")
+        if any(p.name == name for p in providers):
+            raise ValueError(f"provider {name!r} is listed twice")
+        prefix = f"OIDC_{name.upper()}_"
+        issuer = env.get(prefix + "ISSUER", "").strip()
+        client_id = env.get(prefix + "CLIENT_ID", "").strip()
+        secret = env.get(prefix + "CLIENT_SECRET", "").strip()
+        scopes = " ".join(env.get(prefix + "SCOPES", "").split()) or DEFAULT_OIDC_SCOPES
+        if not issuer:
+            raise ValueError(f"{prefix}ISSUER is required for provider {name!r}")
+        if not is_secure_url(issuer):
+            raise ValueError(f"{prefix}ISSUER must be an https:// URL")
+        if not client_id:
+            raise ValueError(f"{prefix}CLIENT_ID is required for provider {name!r}")
+        if "openid" not in scopes.split():
+            raise ValueError(f"{prefix}SCOPES must include openid")
+        providers.append(
+            OidcProviderSettings(
+                name=name,
+                issuer=issuer,
+                client_id=client_id,
+                client_secret=SecretStr(secret) if secret else None,
+                scopes=scopes,
+                label=env.get(prefix + "LABEL", "").strip() or name.replace("_", " ").title(),
+            )
+        )
+    return tuple(providers)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
@@ -58,6 +143,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     llm_max_retries: int = Field(default=1, ge=0, le=10)
     llm_phrase_replies: bool = Field(default=False, description="with engine llm: let the model phrase replies")
+    oidc_providers: str = Field(default="", description="single sign-on providers, comma-separated; see above")
+    oidc_redirect_base_url: str | None = Field(default=None, description="public base URL for OIDC redirect URIs")
 
     @field_validator("database_url")
     @classmethod
@@ -76,6 +163,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("oidc_providers")
+    @classmethod
+    def oidc_providers_parse(cls, value: str) -> str:
+        parse_oidc_providers(value)
+        return value
+
+    @field_validator("oidc_redirect_base_url")
+    @classmethod
+    def oidc_base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not is_secure_url(value):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
 
     @field_validator("llm_api_key")
     @classmethod
@@ -112,6 +214,10 @@ class Settings(BaseSettings):
 
     def token_key(self) -> bytes:
         return decode_key(self.token_signing_key, name="TOKEN_SIGNING_KEY")
+
+    def oidc(self) -> tuple[OidcProviderSettings, ...]:
+        """The configured single sign-on providers (none when OIDC_PROVIDERS is unset)."""
+        return parse_oidc_providers(self.oidc_providers)
 
 
 def load_settings(**overrides: object) -> Settings:

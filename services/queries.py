@@ -122,11 +122,34 @@ class Queries:
             }
         return _booking_facts(row) | {"chef_name": row.chef_name, "upgrades": upgrades}
 
-    def alternatives(self, day: date, slot: str, zip_code: str) -> list[dict[str, str]]:
-        """What a customer could take instead of a full (day, slot): the same rule create-booking
-        answers a 409 with (the day's other free slots, then the nearest dates with that slot)."""
+    def availability_anywhere(self, day: date) -> dict[str, Any]:
+        """Before the address is known: for each offered start time, how many chefs are free in the
+        zone with the most free (0 means no chef anywhere could take it: the time is full for everyone)."""
         business = self.context.business
-        zone = zone_for_zip(business, zip_code)
+        today = availability.local_today(self.context.clock.now(), business.timezone)
+        availability.check_lead_time(business.calendar, today, day)
+        touched = [d for s in business.calendar.slots for d in availability.days_to_lock(business.calendar, day, s)]
+        with self.uow_factory() as uow:
+            schedules = uow.chefs.schedules(min(touched), max(touched))
+        by_zone = [availability.open_slots(business.calendar, schedules, zone.id, day) for zone in business.zones]
+        return {
+            "date": day.isoformat(),
+            "slots": [
+                {"slot": slot.strftime("%H:%M"), "available": most > 0, "chefs_free": most}
+                for slot in business.calendar.slots
+                for most in [max(counts[slot] for counts in by_zone)]
+            ],
+        }
+
+    def alternatives(self, day: date, slot: str, zip_code: str | None) -> list[dict[str, str]]:
+        """What a customer could take instead of a full (day, slot): the same rule create-booking
+        answers a 409 with (the day's other free slots, then the nearest dates with that slot).
+        Without a ZIP, for the zone the most chefs serve."""
+        business = self.context.business
+        if zip_code is None:
+            zone = max(business.zones, key=lambda z: sum(z.id in chef.zones for chef in business.chefs))
+        else:
+            zone = zone_for_zip(business, zip_code)
         wanted = availability.parse_slot(business.calendar, slot)
         today = availability.local_today(self.context.clock.now(), business.timezone)
         window = timedelta(days=ALTERNATIVE_SEARCH_DAYS + 1)

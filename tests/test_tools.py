@@ -46,6 +46,35 @@ def test_check_availability_explains_window_off_slot_area_and_taken(container: C
     ]
 
 
+def test_without_a_zip_a_time_full_in_every_zone_is_full_and_one_open_somewhere_is_not_promised(
+    container: Container,
+) -> None:
+    caller = Caller(container, "t-4")
+
+    def check(**args: Any) -> dict[str, Any]:
+        return dict(check_availability.invoke({**args, "caller": caller}))
+
+    open_ = check(date="2026-12-12", time="18:00")
+    assert "available" not in open_ and "18:00" in open_["free_times"]
+    # Maria serves zones A and B only: with Kenji and Tony booked, 6pm is open in Sacramento, not the Bay Area.
+    for i in range(2):
+        container.bus.handle(
+            create_booking_cmd(
+                email=f"h{i}@example.com",
+                phone=f"+1916555040{i}",
+                zip_code="94110",
+                address="500 Valencia St, San Francisco, CA 94110",
+            )
+        )
+    somewhere = check(date="2026-12-12", time="18:00")
+    assert "available" not in somewhere and "18:00" in somewhere["free_times"]
+    assert check(date="2026-12-12", zip_code="94110", time="18:00")["available"] is False
+    container.bus.handle(create_booking_cmd(email="h9@example.com", phone="+19165550409"))
+    full = check(date="2026-12-12", time="18:00")
+    assert full["available"] is False and "18:00" not in full["free_times"]
+    assert full["alternatives"][0] == {"date": "2026-12-12", "slot": "12:00"}
+
+
 def test_quote_price_returns_the_formatted_total_and_refuses_a_too_large_party(container: Container) -> None:
     caller = Caller(container, "t-2")
     quote = quote_price.invoke(

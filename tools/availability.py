@@ -12,6 +12,7 @@ from langchain_core.tools import InjectedToolArg, tool
 from domain import availability
 from domain.business import CalendarRules
 from domain.errors import DomainError, OutsideServiceArea
+from hibachi.bootstrap import Container
 
 from .caller import Caller
 from .results import EXPECTED_ERRORS, failed, from_error
@@ -46,8 +47,9 @@ def check_availability(
       name the areas in `areas`.
     - `time_offered` false: parties only start at `offered_times`; offer `nearest_times` and ask which.
     - `available` false: no chef is free then; offer `alternatives` (the same day first, then the nearest
-      dates) and let the customer choose.
-    Only `available` true means the customer can be offered that date and time.
+      dates) and let the customer choose. Without a ZIP code this means no chef is free in any area.
+    Only `available` true means the customer can be offered that date and time; without a ZIP code
+    `available` is absent when the time is open somewhere: check again once the ZIP is known.
 
     Args:
         date: The event date, YYYY-MM-DD.
@@ -84,7 +86,7 @@ def check_availability(
         if wanted not in rules.slots:
             result["nearest_times"] = [_hhmm(slot) for slot in nearest_slots(rules, wanted)]
     if zip_code is None:
-        return result
+        return _anywhere(container, day, wanted, result)
 
     try:
         day_view = container.queries.availability(day, zip_code)
@@ -103,4 +105,23 @@ def check_availability(
     result["available"] = _hhmm(wanted) in free
     if not result["available"]:
         result["alternatives"] = container.queries.alternatives(day, _hhmm(wanted), zip_code)
+    return result
+
+
+def _anywhere(container: Container, day: Date, wanted: Time | None, result: dict[str, Any]) -> dict[str, Any]:
+    """No ZIP yet: a time no chef could take in any zone is full for this customer wherever they
+    are, so say so now rather than after the address. `free_times` lists the times some zone has."""
+    try:
+        day_view = container.queries.availability_anywhere(day)
+    except EXPECTED_ERRORS as error:
+        return from_error(error)
+    free = [row["slot"] for row in day_view["slots"] if row["available"]]
+    result["free_times"] = free
+    if wanted is None or not result["time_offered"]:
+        if wanted is not None:
+            result["nearest_times"] = [slot for slot in result["nearest_times"] if slot in free]
+        return result
+    if _hhmm(wanted) not in free:
+        result["available"] = False
+        result["alternatives"] = container.queries.alternatives(day, _hhmm(wanted), None)
     return result

@@ -84,6 +84,9 @@ _NONE_ANSWER = re.compile(r"^\W*(?:none|no(?:ne)?\s*(?:kids|children)?|zero|0|no
 _POLICY_WORD = re.compile(r"\bpolic(?:y|ies)\b")
 _SAME_TIME = re.compile(r"\bsame\s+(?:time|slot|hour)\b")
 _SAME_DAY = re.compile(r"\bsame\s+(?:day|date)\b")
+# "book another party", "a second event": a new booking even right after one was made.
+_ANOTHER_PARTY = re.compile(r"\b(?:another|second|new|separate|one\s+more)\s+(?:party|booking|event|dinner|date)\b")
+_DETAILS = ("party_total", "party_adults", "party_kids", "upgrades", "address", "zip")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -261,12 +264,27 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
     flow = state.get("flow")
     managing = flow == "manage" or heard.intent in ("reschedule", "cancel_booking")
+    # Right after booking, a change is about that booking, not a new one: a new date or time
+    # reschedules it; other details (party, upgrades, address) go to staff, who can re-price it.
+    just_booked = state.get("booking") if flow is None else None
+    keep: list[str] = []
+    details_changed = False
+    if just_booked and not new.reference and not _ANOTHER_PARTY.search(text.lower()):
+        if managing or new.date or new.time:
+            managing = True
+            new = new.model_copy(update={"reference": just_booked["reference"]})
+            if heard.intent != "cancel_booking" and (new.date or new.time):
+                keep = ["slot"] if not new.time else ["date"] if not new.date else []
+        elif any(getattr(new, name) is not None for name in _DETAILS):
+            details_changed = True
     manage = dict(state.get("manage") or {}) if managing else None
     picked: dict[str, str] | None = None
     if pending in ("choice", "manage_choice"):
         picked = pick_option(text, new, options)
     if manage is not None:
         manage = _heard_for_manage(manage, pending, text, new, picked, heard)
+        if keep:
+            manage["keep"] = sorted({*manage.get("keep", []), *keep})
         new = Slots(**{name: getattr(new, name) for name in (*IDENTITY, "reference")})
     elif picked is not None:
         new = new.model_copy(update={"date": picked["date"], "time": picked["slot"]})
@@ -302,7 +320,8 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "flow": flow,
         "manage": manage,
         "preface": None,
-        "handoff_reason": _handoff_reason(text, heard, merged, changed, no_progress, business),
+        "handoff_reason": _handoff_reason(text, heard, merged, changed, no_progress, business)
+        or ("change_needs_staff" if details_changed else None),
     }
     if state.get("opted_out") and _opted_back_in(ctx):
         updates["opted_out"] = False  # START reached us another way (the channel answers it for opted-out numbers)

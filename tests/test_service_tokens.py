@@ -214,7 +214,22 @@ def test_bad_requests_get_rfc_6749_errors(client: TestClient, made: clients.Clie
         400,
         "invalid_request",
     )
+    oauth_error(
+        client.post(
+            "/oauth/token",
+            content=b"&".join(b"f%d=1" % n for n in range(40)),
+            headers=auth | {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        400,
+        "invalid_request",
+    )
     assert client.get("/oauth/token").status_code == 405
+    lenient = client.post(
+        "/oauth/token",
+        content=b"grant_type=client_credentials&",  # an empty trailing field is no error
+        headers=auth | {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    assert lenient.status_code == 200, lenient.text
 
 
 @pytest.mark.parametrize("scope", ["customers:export", "bookings:read", "no:such", "availability:read users:manage"])
@@ -302,3 +317,19 @@ def test_service_create_prints_its_credentials_once(tmp_path: Path, scratch_url:
         engine.dispose()
     assert str(row.id) == out["client_id"] and row.scopes == ["bookings:read"] and row.name == "stripe-sync"
     assert out["client_secret"] not in row.secret_hash
+
+
+def test_service_rotate_and_deactivate_from_the_cli(tmp_path: Path, scratch_url: str) -> None:  # noqa: F811
+    env = keys() | {"DATABASE_URL": scratch_url}
+    made = run_cli("service", "create", "--name", "nightly", env=env, tmp_path=tmp_path)
+    assert made.returncode == 0, made.stderr
+    client_id = made.stdout.split("client_id: ")[1].split()[0]
+    rotated = run_cli("service", "rotate", "--client-id", client_id, env=env, tmp_path=tmp_path)
+    assert rotated.returncode == 0 and f"client_id: {client_id}" in rotated.stdout
+    assert rotated.stdout.split("client_secret: ")[1].split()[0] != made.stdout.split("client_secret: ")[1].split()[0]
+    gone = run_cli("service", "deactivate", "--client-id", client_id, env=env, tmp_path=tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    unknown = run_cli("service", "rotate", "--client-id", "not-a-client", env=env, tmp_path=tmp_path)
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "hibachi: client_id: no such service client"
+    taken = run_cli("service", "create", "--name", "nightly", env=env, tmp_path=tmp_path)
+    assert taken.returncode == 2 and len(taken.stderr.strip().splitlines()) == 1 and "exists" in taken.stderr

@@ -26,6 +26,7 @@ router = APIRouter(tags=["auth"])
 
 FORM = "application/x-www-form-urlencoded"
 MAX_BODY = 8 * 1024  # a token request is a few hundred bytes
+MAX_FIELDS = 16
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 PARAMETERS = ("grant_type", "scope", "client_id", "client_secret")
 
@@ -58,7 +59,7 @@ async def _read_form(request: Request) -> dict[str, str]:
         if len(body) > MAX_BODY:
             raise OAuthError("invalid_request", "the request body is too large")
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
         raise OAuthError("invalid_request", "the body is not a valid form") from None
     form: dict[str, str] = {}

@@ -75,6 +75,7 @@ def test_client_secret_basic_gets_a_token_that_works(
     assert issued.detail["scopes"] == ["availability:read", "bookings:write"]
     assert issued.detail["jti"] == claims.token_id
     assert issued.detail["client_id"] == made.client_id
+    assert issued.ip == "testclient"  # the caller's address, in its column
     assert made.client_secret not in str(issued.detail)
 
 

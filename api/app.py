@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.auth.oidc import router as oidc_router
+from api.auth.pages import router as auth_pages_router
 from api.auth.token import router as token_router
 from api.channels.routes import router as channels_router
 from api.commands.routes import router as commands_router
@@ -46,6 +47,7 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     app.include_router(commands_router)
     app.include_router(queries_router)
     app.include_router(channels_router)
+    app.include_router(auth_pages_router)
     app.include_router(oidc_router)
     app.include_router(token_router)
 

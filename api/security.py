@@ -42,6 +42,16 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/chat"),
         ("POST", "/channels/web/messages"),
         ("POST", "/oauth/token"),
+        # The login pages, and the pages a session still owing its second factor may reach (MFA
+        # step, enrolment, logout): they check the session cookie and CSRF token themselves.
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/login/mfa"),
+        ("POST", "/login/mfa"),
+        ("GET", "/account/mfa/enrol"),
+        ("POST", "/account/mfa/enrol"),
+        ("POST", "/logout"),
+        ("POST", "/logout/everywhere"),
         ("GET", "/auth/oidc/{provider}/login"),
         ("GET", "/auth/oidc/{provider}/callback"),
         ("GET", "/openapi.json"),

@@ -291,6 +291,103 @@ def machine_main(argv: list[str]) -> int:
     return 0
 
 
+def read_password(from_stdin: bool) -> str:
+    """The new account's password: one line of standard input when asked to or when it is piped,
+    else typed twice at a prompt that does not echo it."""
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password (at least 12 characters): ")
+    if getpass.getpass("the same again: ") != first:
+        raise UsageError("the two passwords differ")
+    return first
+
+
+def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
+    """`hibachi user create --email E --role R [--name N] [--chef NAME] [--password-stdin]` (the first
+    owner, or anyone), `set-role --email E --role R`, `deactivate --email E`, `reset-mfa --email E`.
+    An owner or admin needs MFA: create, set-role and reset-mfa then print a one-time enrolment code."""
+    from sqlalchemy import func, select
+
+    from db.tables import chefs
+    from services import identity
+
+    password = None
+    if args.action == "create":
+        password = read_password(args.password_stdin)
+        identity.validate_password(password, identity.normalise_email(args.email))  # before any work
+    container = prepare(settings)
+    code: str | None = None
+    try:
+        if args.action == "create":
+            chef_id = None
+            if args.chef:
+                with container.engine.connect() as conn:
+                    chef_id = conn.execute(
+                        select(chefs.c.id).where(func.lower(chefs.c.name) == args.chef.strip().lower())
+                    ).scalar()
+                if chef_id is None:
+                    raise UsageError(f"--chef: no chef named {args.chef!r} in the business file")
+            made = identity.create_user(
+                container, email=args.email, role=args.role, password=password, name=args.name, chef_id=chef_id
+            )
+            print(f"user_id: {made.user_id}\nemail: {made.email}\nrole: {made.role}")
+            code = made.enrolment_code
+        elif args.action == "set-role":
+            code = identity.change_role(container, email=args.email, role=args.role)
+            print(f"{args.email.strip().lower()} is now {args.role}; their sessions have ended")
+        elif args.action == "deactivate":
+            identity.deactivate(container, email=args.email)
+            print(f"deactivated {args.email.strip().lower()}; their sessions have ended")
+        else:
+            code = identity.reset_mfa(container, email=args.email)
+            print(f"removed the second factor of {args.email.strip().lower()}; their sessions have ended")
+    finally:
+        container.engine.dispose()
+    if code:
+        print(f"enrolment code: {code}")
+        print(
+            "give it to the person, once: after logging in with their password at /login they set up "
+            "their authenticator at /account/mfa/enrol, which asks for this code (single use, valid 7 days)",
+            flush=True,
+        )
+
+
+def user_main(argv: list[str]) -> int:
+    """`hibachi user ...`: its own parser (actions and options)."""
+    from domain.access import PEOPLE_ROLES
+    from domain.errors import DomainError
+
+    parser = argparse.ArgumentParser(prog="hibachi user", description="staff accounts")
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a staff account (owner/admin: prints an MFA enrolment code)")
+    set_role = actions.add_parser("set-role", help="give an account another role (its sessions end)")
+    deactivate = actions.add_parser("deactivate", help="the account can no longer log in (its sessions end)")
+    reset = actions.add_parser("reset-mfa", help="remove a lost second factor (owner/admin: a new enrolment code)")
+    for action in (create, set_role, deactivate, reset):
+        action.add_argument("--email", required=True)
+    for action in (create, set_role):
+        action.add_argument("--role", required=True, choices=PEOPLE_ROLES)
+    create.add_argument("--name", help="the person's name")
+    create.add_argument("--chef", metavar="NAME", help="a chef account: the chef (business file name) it belongs to")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        settings = load_settings()
+        cmd_user(settings, args)
+    except (SettingsError, BusinessFileError, UsageError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
 MACHINE_COMMANDS = ("token", "service")
 
 
@@ -307,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in MACHINE_COMMANDS:
         return machine_main(argv)
+    if argv and argv[0] == "user":
+        return user_main(argv)
     parser = argparse.ArgumentParser(prog="hibachi", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

@@ -412,14 +412,14 @@ def _failures(
     since = now - _LOOKBACK
     query = select(login_attempts.c.at).where(login_attempts.c.succeeded.is_(False), login_attempts.c.at > since)
     if email_bidx is not None:
+        # Store order, not timestamps: a failure in the same instant as a success still counts.
         last_success = (
-            select(func.max(login_attempts.c.at))
+            select(func.max(login_attempts.c.id))
             .where(login_attempts.c.email_bidx == email_bidx, login_attempts.c.succeeded.is_(True))
             .scalar_subquery()
         )
         query = query.where(
-            login_attempts.c.email_bidx == email_bidx,
-            login_attempts.c.at > func.coalesce(last_success, since),
+            login_attempts.c.email_bidx == email_bidx, login_attempts.c.id > func.coalesce(last_success, 0)
         )
     else:
         query = query.where(login_attempts.c.ip == (ip or "unknown"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db.identity import record_auth_event
 from db.tables import service_clients
@@ -117,11 +118,14 @@ def create_client(
     with container.uow() as uow:
         if uow.conn.execute(select(service_clients.c.id).where(service_clients.c.name == name)).first():
             raise DomainError(f"a service client named {name!r} exists already", field="name")
-        client_id = uow.conn.execute(
-            insert(service_clients)
-            .values(name=name, secret_hash=secret_hash, role=role, scopes=sorted(granted))
-            .returning(service_clients.c.id)
-        ).scalar_one()
+        try:
+            client_id = uow.conn.execute(
+                insert(service_clients)
+                .values(name=name, secret_hash=secret_hash, role=role, scopes=sorted(granted))
+                .returning(service_clients.c.id)
+            ).scalar_one()
+        except IntegrityError:  # made by someone else in the meantime
+            raise DomainError(f"a service client named {name!r} exists already", field="name") from None
         record_auth_event(
             uow.conn,
             "service_client_created",

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlencode
 import httpx
 import uvicorn
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -50,6 +50,8 @@ class Misbehave:
     drop_nonce: bool = False
     email_verified: Any = True
     no_email: bool = False
+    unsigned: bool = False  # alg "none"
+    es256: bool = False  # sign with its EC key (published too): a good token, another algorithm
     hs256_with_public_key: bool = False  # the old trick: an HMAC keyed with the published public key
 
 
@@ -73,6 +75,7 @@ class LoopbackProvider:
     subject: str = "user-1"
     issuer: str = ""
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig"}))
+    ec_key: ECKey = field(default_factory=lambda: ECKey.generate_key("P-256", parameters={"kid": "e1", "use": "sig"}))
     misbehave: Misbehave = field(default_factory=Misbehave)
     grants: dict[str, Grant] = field(default_factory=dict)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
@@ -88,7 +91,7 @@ class LoopbackProvider:
                 "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
+                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                 "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic"],
                 "scopes_supported": ["openid", "email", "profile"],
@@ -96,7 +99,7 @@ class LoopbackProvider:
         )
 
     async def jwks(self, request: Request) -> Response:
-        return JSONResponse({"keys": [self.key.as_dict(private=False)]})
+        return JSONResponse({"keys": [self.key.as_dict(private=False), self.ec_key.as_dict(private=False)]})
 
     async def authorize(self, request: Request) -> Response:
         q = dict(request.query_params)
@@ -153,6 +156,10 @@ class LoopbackProvider:
         if m.no_email:
             del claims["email"]
         kid = str(self.key.kid)
+        if m.unsigned:
+            return f"{_b64(json.dumps({'alg': 'none', 'kid': kid}).encode())}.{_b64(json.dumps(claims).encode())}."
+        if m.es256:
+            return jwt.encode({"alg": "ES256", "kid": str(self.ec_key.kid)}, claims, self.ec_key)
         if m.hs256_with_public_key:
             return forge_hs256({"alg": "HS256", "kid": kid}, claims, self.key.as_pem(private=False))
         key = RSAKey.generate_key(2048, parameters={"kid": kid}) if m.other_key else self.key

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -24,6 +25,7 @@ from hibachi.settings import OidcProviderSettings, SettingsError, load_settings,
 from services.oidc import REQUESTS_TABLE, OidcService, safe_return_to, state_hash
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, LoopbackProvider, Misbehave, s256, serve
 
+MFA_SECRET = "GTCAOJ6LC7HET32H5C7YGRDDASMPUDJC"
 STAFF_PAGE = "/queries/availability?date=2026-12-20&zip=95816"  # needs availability:read (staff and up)
 
 
@@ -68,7 +70,7 @@ def add_user(container: Container, email: str, role: Role = "staff", *, active: 
         if not active:
             uow.staff.update(user_id, container.clock.now(), active=False)
         if mfa:
-            uow.staff.update(user_id, container.clock.now(), mfa_secret="JBSWY3DPEHPK3PXP")
+            uow.staff.update(user_id, container.clock.now(), mfa_secret=MFA_SECRET)
         uow.commit()
     return user_id
 
@@ -211,6 +213,23 @@ def test_sign_in_still_needs_the_second_factor(
         assert refused.json()["error"]["field"] == "mfa"
 
 
+def test_an_admin_signed_in_by_sso_reaches_the_pages_after_the_totp_step(
+    container: Container, client: TestClient, provider: LoopbackProvider, clock: FixedClock
+) -> None:
+    add_user(container, "staff@example.com", "admin", mfa=True)
+    assert sign_in(client, next="/inbox").headers["location"] == "/login/mfa?next=%2Finbox"
+    assert client.get(STAFF_PAGE).status_code == 403
+    with container.engine.connect() as conn:
+        csrf = conn.execute(select(staff_sessions.c.csrf_token)).scalar_one()
+    code = pyotp.TOTP(MFA_SECRET).at(clock.now())
+    response = client.post(
+        "/login/mfa", data={"code": code, "next": "/inbox", "csrf_token": csrf}, follow_redirects=False
+    )
+    assert response.status_code in (302, 303), response.text
+    assert response.headers["location"] == "/inbox"
+    assert client.get(STAFF_PAGE).status_code == 200
+
+
 def test_the_discovery_document_and_keys_are_cached_and_a_new_key_id_refetches_the_keys(
     container: Container, client: TestClient, provider: LoopbackProvider, oidc: OidcService
 ) -> None:
@@ -295,6 +314,7 @@ def test_a_wrong_verifier_is_refused(container: Container, client: TestClient, p
         (Misbehave(expired=True), "id_token_expired"),
         (Misbehave(other_key=True), "id_token_signature"),
         (Misbehave(hs256_with_public_key=True), "id_token_signature"),
+        (Misbehave(unsigned=True), "id_token_signature"),
         (Misbehave(audience="someone-else"), "wrong_audience"),
         (Misbehave(audience=[CLIENT_ID, "someone-else"]), "wrong_audience"),  # several audiences, no azp
         (Misbehave(azp="someone-else"), "wrong_audience"),
@@ -312,6 +332,12 @@ def test_a_bad_id_token_is_refused(
     add_user(container, "staff@example.com", "owner")
     provider.misbehave = misbehave
     assert_refused(container, sign_in(client), reason)
+
+
+def test_an_es256_id_token_is_accepted(container: Container, client: TestClient, provider: LoopbackProvider) -> None:
+    add_user(container, "staff@example.com")
+    provider.misbehave = Misbehave(es256=True)
+    assert sign_in(client).status_code == 302
 
 
 def test_several_audiences_with_our_azp_are_accepted(

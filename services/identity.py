@@ -492,6 +492,19 @@ def _succeeded(uow: UnitOfWork, user: StaffUser, ip: str | None, now: datetime, 
     uow.staff.update(user.id, now, failed_logins=0, locked_until=None, **values)
 
 
+ATTEMPTS_KEPT = timedelta(days=1)  # throttling looks back 30 minutes; the audit trail keeps the story
+
+
+def purge_login_attempts(container: Container) -> int:
+    """Delete login attempts too old to throttle anyone (for housekeeping); how many went."""
+    with container.uow() as uow:
+        result = uow.conn.execute(
+            delete(login_attempts).where(login_attempts.c.at < container.clock.now() - ATTEMPTS_KEPT)
+        )
+        uow.commit()
+    return int(result.rowcount or 0)
+
+
 # ---------------------------------------------------------------- password login
 
 

@@ -22,7 +22,7 @@ from fastapi import Request, Response
 
 from api.deps import get_container
 from db.identity import StaffSession
-from domain.access import MFA_REQUIRED, Permission, Role, permissions_of, session_expiry
+from domain.access import Permission, Role, permissions_of, session_expiry
 from domain.errors import Forbidden, NotAuthenticated
 from hibachi.bootstrap import Container
 from services.tokens import InvalidToken
@@ -158,7 +158,8 @@ class Requires:
         if principal is None:
             raise NotAuthenticated("log in, or send `Authorization: Bearer <access token>`")
         if principal.session is not None:
-            if principal.role in MFA_REQUIRED and not principal.session.mfa_passed:
+            # Owners and admins always owe a second factor; anyone else who enrolled owes it too.
+            if not principal.session.mfa_passed:
                 raise Forbidden("this account needs its second factor (MFA) first", field="mfa")
             if request.method in UNSAFE_METHODS:
                 await check_csrf(request, principal.session)

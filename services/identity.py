@@ -35,6 +35,7 @@ import base64
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -50,6 +51,7 @@ from db.tables import login_attempts, recovery_codes, staff_sessions, staff_user
 from db.uow import UnitOfWork
 from domain.access import MFA_REQUIRED, PEOPLE_ROLES, ROLES, Permission, Role, can_assign, permissions_of
 from domain.access import session_expiry as session_over
+from domain.clock import Clock
 from domain.errors import DomainError, Forbidden, NotAuthenticated, NotFound, TooManyAttempts
 from domain.passwords import (
     FAILURE_WINDOW,
@@ -495,12 +497,10 @@ def _succeeded(uow: UnitOfWork, user: StaffUser, ip: str | None, now: datetime, 
 ATTEMPTS_KEPT = timedelta(days=1)  # throttling looks back 30 minutes; the audit trail keeps the story
 
 
-def purge_login_attempts(container: Container) -> int:
-    """Delete login attempts too old to throttle anyone (for housekeeping); how many went."""
-    with container.uow() as uow:
-        result = uow.conn.execute(
-            delete(login_attempts).where(login_attempts.c.at < container.clock.now() - ATTEMPTS_KEPT)
-        )
+def purge_login_attempts(uow_factory: Callable[[], UnitOfWork], clock: Clock) -> int:
+    """Delete login attempts too old to throttle anyone (housekeeping); how many went."""
+    with uow_factory() as uow:
+        result = uow.conn.execute(delete(login_attempts).where(login_attempts.c.at < clock.now() - ATTEMPTS_KEPT))
         uow.commit()
     return int(result.rowcount or 0)
 

@@ -1,4 +1,5 @@
-"""Housekeeping that runs beside the app: expired idempotency keys are purged hourly."""
+"""Housekeeping that runs beside the app, hourly: expired idempotency keys and login attempts too
+old to throttle anyone are purged."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from db.uow import UnitOfWork
 from domain.clock import Clock
+from services.identity import purge_login_attempts
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,9 @@ def run_housekeeping(
     while not stop.is_set():
         try:
             purged = purge_expired_idempotency_keys(uow_factory, clock)
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
+            attempts = purge_login_attempts(uow_factory, clock)
+            if purged or attempts:
+                log.info("purged %d expired idempotency keys, %d old login attempts", purged, attempts)
         except Exception:  # a database restart must not end housekeeping
             log.exception("housekeeping failed; retrying later")
         stop.wait(every)

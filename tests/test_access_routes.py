@@ -313,7 +313,7 @@ def test_a_chef_sees_their_own_schedule_only(client: TestClient, container: Cont
     chefs = [chef.id for chef in container.business.chefs]
     own = next((c for c in chefs if c == booked.get("chef_id")), chefs[0])
     other = next(c for c in chefs if c != own)
-    client.cookies.set(SESSION_COOKIE, start_session(container, "chef", chef_id=own, mfa_passed=False))
+    client.cookies.set(SESSION_COOKIE, start_session(container, "chef", chef_id=own))
     window = {"from": "2026-12-01", "to": "2026-12-31"}
 
     mine = client.get("/queries/schedule", params=window | {"chef_id": own})
@@ -328,7 +328,7 @@ def test_a_chef_sees_their_own_schedule_only(client: TestClient, container: Cont
 
 
 def test_a_chef_without_a_chef_record_sees_no_schedule(client: TestClient, container: Container) -> None:
-    client.cookies.set(SESSION_COOKIE, start_session(container, "chef", mfa_passed=False))
+    client.cookies.set(SESSION_COOKIE, start_session(container, "chef"))
     refused = client.get("/queries/schedule", params={"from": "2026-12-01", "to": "2026-12-31"})
     assert refused.status_code == 403
 
@@ -353,8 +353,8 @@ def test_people_reach_the_matrix_through_their_sessions(client: TestClient, cont
     assert with_csrf.status_code == (403 if role == "chef" else 201), with_csrf.text
 
 
-@pytest.mark.parametrize("role", ["owner", "admin"])
-def test_owner_and_admin_sessions_reach_nothing_before_their_second_factor(
+@pytest.mark.parametrize("role", PEOPLE_ROLES)
+def test_a_session_that_owes_its_second_factor_reaches_nothing(  # owner/admin always; others once enrolled
     client: TestClient, container: Container, role: Role
 ) -> None:
     client.cookies.set(SESSION_COOKIE, start_session(container, role, mfa_passed=False))

@@ -270,7 +270,8 @@ def test_twenty_failures_from_one_address_throttle_it(container: Container, web:
     assert login(web, "dana@example.com").status_code == 303
     assert "login_throttled" in events(container)
     clock.advance(timedelta(days=1, minutes=1))
-    assert identity.purge_login_attempts(container) == 22  # kept a day, then housekeeping may drop them
+    # kept a day, then housekeeping may drop them
+    assert identity.purge_login_attempts(container.uow, container.clock) == 22
 
 
 # ---------------------------------------------------------------- sessions, CSRF, logout

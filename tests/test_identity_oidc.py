@@ -462,3 +462,11 @@ def test_no_providers_by_default_and_bad_values_are_named(settings_env: pytest.M
 )
 def test_return_to_is_a_local_path_only(value: str | None, safe: str | None) -> None:
     assert safe_return_to(value) == safe
+
+
+def test_the_login_page_offers_each_configured_provider(client: TestClient, oidc: OidcService) -> None:
+    page = client.get("/login", params={"next": "/account"})
+    assert page.status_code == 200
+    for configured in oidc.providers:
+        assert f'href="/auth/oidc/{configured.name}/login?next=%2Faccount"' in page.text
+        assert f"Sign in with {configured.label or configured.name}" in page.text

@@ -177,17 +177,28 @@ def login_csrf_token(container: Container, nonce: str) -> str:
 def login_page(
     request: Request, status: int = 200, *, next_path: str | None, email: str = "", error: str | None = None
 ) -> HTMLResponse:
+    from api.auth.oidc import get_oidc  # the single sign-on buttons: one per configured provider
+
     container = get_container(request)
     nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    next_local = local_path(next_path)
+    sso = [
+        {
+            "label": provider.label or provider.name,
+            "href": f"/auth/oidc/{provider.name}/login" + (f"?{urlencode({'next': next_local})}" if next_local else ""),
+        }
+        for provider in get_oidc(request).providers
+    ]
     response = render(
         request,
         "login.html",
         status,
         title="Log in",
         csrf_token=login_csrf_token(container, nonce),
-        next=local_path(next_path),
+        next=next_local,
         email=email,
         error=error,
+        sso=sso,
     )
     response.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, secure=True, samesite="strict", path="/login")
     return response

@@ -406,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
         return machine_main(argv)
     if argv and argv[0] == "user":
         return user_main(argv)
-    parser = argparse.ArgumentParser(prog="hibachi", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="hibachi",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
+        "`hibachi service create|rotate|deactivate`, `hibachi token create` (each has --help).",
+    )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")
     parser.add_argument("--session", metavar="ID", help="chat: continue this web session (default: a new one)")

@@ -7,6 +7,7 @@ in `(txid, position)` order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime, time
 
@@ -21,12 +22,18 @@ from domain.events import (
     BookingCreated,
     BookingRescheduled,
     ConsentUpdated,
+    DepositPaid,
     DomainEvent,
     LeadCreated,
     MessageReceived,
+    PaymentLinkResent,
     ReplyRecorded,
+    ThreadAssigned,
     ThreadHandedBack,
     ThreadHandedOff,
+    ThreadReopened,
+    ThreadResolved,
+    ThreadSnoozed,
     ThreadStarted,
 )
 
@@ -160,15 +167,42 @@ def _customer_of(conn: Connection, booking_id: str) -> str:
     return str(conn.execute(select(bookings.c.customer_id).where(bookings.c.id == booking_id)).scalar_one())
 
 
+def deposit_paid(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, DepositPaid)
+    execute(
+        conn,
+        "UPDATE read.schedule_board SET status = %s, updated_at = %s WHERE booking_id = %s",
+        (event.status, at, event.booking_id),
+    )
+    execute(
+        conn,
+        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, 'deposit_paid', %s, %s)",
+        (event.booking_id, event.reference, event.amount_cents, at),
+    )
+
+
+def payment_link_resent(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, PaymentLinkResent)
+    execute(
+        conn,
+        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, 'deposit_link_sent', %s, %s)",
+        (event.booking_id, event.reference, event.amount_cents, at),
+    )
+
+
 # read.inbox_threads: `unread_count` counts customer messages since the last reply (by anyone);
 # `waiting_since` is when the customer started waiting for a person (handoff, or a message in human
-# mode), cleared by a staff reply or a hand back.
+# mode), cleared by a staff reply, a hand back or resolving. `handoff_requested` is the inbox alert:
+# the agent asked for a person, and no staff has replied, taken (assigned) or resolved it yet.
+# `status` follows core.message_threads.status: pending (the agent's), open (staff's), snoozed, resolved.
 def thread_started(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, ThreadStarted)
     execute(
         conn,
         "INSERT INTO read.inbox_threads (thread_id, customer_id, channel, mode, status, unread_count)"
-        " VALUES (%s, %s, %s, 'ai', 'open', 0) ON CONFLICT DO NOTHING",
+        " VALUES (%s, %s, %s, 'ai', 'pending', 0) ON CONFLICT DO NOTHING",
         (event.thread_id, event.customer_id, event.channel),
     )
 
@@ -178,20 +212,30 @@ def message_received(conn: Connection, event: DomainEvent, at: datetime) -> None
     execute(
         conn,
         "UPDATE read.inbox_threads SET unread_count = unread_count + 1, last_message_at = %(at)s,"
+        " last_message_id = %(message)s, last_author = 'customer',"
         " customer_id = COALESCE(customer_id, %(customer)s),"
         " waiting_since = CASE WHEN mode = 'human' THEN COALESCE(waiting_since, %(at)s) ELSE waiting_since END"
         " WHERE thread_id = %(thread)s",
-        {"at": at, "customer": event.customer_id, "thread": event.thread_id},
+        {"at": at, "message": event.message_id, "customer": event.customer_id, "thread": event.thread_id},
     )
 
 
 def reply_recorded(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, ReplyRecorded)
+    by_staff = event.author == "staff" or event.staff_id is not None
     execute(
         conn,
         "UPDATE read.inbox_threads SET unread_count = 0, last_message_at = %(at)s,"
+        " last_message_id = %(message)s, last_author = %(author)s,"
+        " handoff_requested = CASE WHEN %(staff)s THEN false ELSE handoff_requested END,"
         " waiting_since = CASE WHEN %(staff)s THEN NULL ELSE waiting_since END WHERE thread_id = %(thread)s",
-        {"at": at, "staff": event.author == "staff", "thread": event.thread_id},
+        {
+            "at": at,
+            "message": event.message_id,
+            "author": event.author,
+            "staff": by_staff,
+            "thread": event.thread_id,
+        },
     )
 
 
@@ -199,17 +243,71 @@ def thread_handed_off(conn: Connection, event: DomainEvent, at: datetime) -> Non
     assert isinstance(event, ThreadHandedOff)
     execute(
         conn,
-        "UPDATE read.inbox_threads SET mode = 'human', waiting_since = COALESCE(waiting_since, %s)"
+        "UPDATE read.inbox_threads SET mode = 'human', status = 'open', snoozed_until = NULL,"
+        " handoff_reason = %s, handoff_requested = %s, waiting_since = COALESCE(waiting_since, %s)"
         " WHERE thread_id = %s",
-        (at, event.thread_id),
+        (event.reason, event.by == "agent", at, event.thread_id),
     )
 
 
 def thread_handed_back(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, ThreadHandedBack)
     execute(
-        conn, "UPDATE read.inbox_threads SET mode = 'ai', waiting_since = NULL WHERE thread_id = %s", (event.thread_id,)
+        conn,
+        "UPDATE read.inbox_threads SET mode = 'ai', waiting_since = NULL, handoff_reason = NULL,"
+        " handoff_requested = false, status = CASE WHEN status = 'open' THEN 'pending' ELSE status END"
+        " WHERE thread_id = %s",
+        (event.thread_id,),
     )
+
+
+def thread_assigned(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadAssigned)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET assignee_id = %(assignee)s,"
+        " handoff_requested = CASE WHEN %(assignee)s::uuid IS NULL THEN handoff_requested ELSE false END"
+        " WHERE thread_id = %(thread)s",
+        {"assignee": event.assignee_id, "thread": event.thread_id},
+    )
+
+
+def thread_snoozed(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadSnoozed)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET status = 'snoozed', snoozed_until = %s WHERE thread_id = %s",
+        (datetime.fromisoformat(event.until), event.thread_id),
+    )
+
+
+def thread_resolved(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadResolved)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET status = 'resolved', snoozed_until = NULL, handoff_requested = false,"
+        " waiting_since = NULL WHERE thread_id = %s",
+        (event.thread_id,),
+    )
+
+
+def thread_reopened(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadReopened)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET status = %s, snoozed_until = NULL WHERE thread_id = %s",
+        (event.status, event.thread_id),
+    )
+
+
+INBOX_CHANNEL = "hibachi_inbox"
+
+
+def notify_inbox(conn: Connection, event: DomainEvent) -> None:
+    """Tell listeners (the inbox's live updates) that a thread changed. NOTIFY is transactional:
+    Postgres delivers it when this command commits, and never if it rolls back. Ids only."""
+    payload = json.dumps({"thread_id": event.aggregate_id, "kind": event.event_type})
+    execute(conn, "SELECT pg_notify(%s, %s)", (INBOX_CHANNEL, payload))
 
 
 PROJECTIONS: dict[type[DomainEvent], Projection] = {
@@ -218,11 +316,17 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     ReplyRecorded: reply_recorded,
     ThreadHandedOff: thread_handed_off,
     ThreadHandedBack: thread_handed_back,
+    ThreadAssigned: thread_assigned,
+    ThreadSnoozed: thread_snoozed,
+    ThreadResolved: thread_resolved,
+    ThreadReopened: thread_reopened,
     LeadCreated: lead_created,
     ConsentUpdated: consent_updated,
     BookingCreated: booking_created,
     BookingRescheduled: booking_rescheduled,
     BookingCancelled: booking_cancelled,
+    DepositPaid: deposit_paid,
+    PaymentLinkResent: payment_link_resent,
 }
 
 
@@ -230,6 +334,8 @@ def project(conn: Connection, event: DomainEvent, at: datetime) -> None:
     projection = PROJECTIONS.get(type(event))
     if projection is not None:
         projection(conn, event, at)
+    if event.aggregate_type == "thread":  # every thread event, in this one place
+        notify_inbox(conn, event)
 
 
 def clear_read_models(conn: Connection) -> None:

@@ -20,6 +20,26 @@ from domain.business import Business
 from domain.errors import ConcurrencyConflict
 
 
+def normalize_name(value: str) -> str:
+    """A name as its blind index sees it: lower-case, inner whitespace collapsed to one space."""
+    return " ".join(value.split()).lower()
+
+
+def name_index(blind: BlindIndex, value: str | None) -> bytes | None:
+    """The keyed hash staff search a first, last or full name by (None for no name)."""
+    normalized = normalize_name(value or "")
+    return blind.of("name", normalized) if normalized else None
+
+
+def name_indexes(blind: BlindIndex, first_name: str | None, last_name: str | None) -> dict[str, bytes | None]:
+    full = f"{first_name or ''} {last_name or ''}"
+    return {
+        "first_name_bidx": name_index(blind, first_name),
+        "last_name_bidx": name_index(blind, last_name),
+        "full_name_bidx": name_index(blind, full),
+    }
+
+
 @dataclass
 class CustomerRecord:
     id: str
@@ -105,6 +125,7 @@ class CustomerRepository:
         """Insert a new customer (at `version`, the one after the events the caller publishes for it);
         None when a customer with this email or phone exists (or is being created concurrently)."""
         row_id = str(uuid.uuid4())
+        names = name_indexes(self.blind, first_name, last_name)
         created = execute(
             self.conn,
             INSERT_CUSTOMER,
@@ -118,6 +139,9 @@ class CustomerRepository:
                 self.blind.of("phone", phone) if phone else None,
                 consent_sms,
                 version,
+                names["first_name_bidx"],
+                names["last_name_bidx"],
+                names["full_name_bidx"],
             ),
         ).fetchone()
         if created is None:
@@ -142,6 +166,8 @@ class CustomerRepository:
         if last_name and not record.last_name:
             values["last_name_enc"] = self._enc("last_name_enc", record.id, last_name)
             record.last_name = last_name
+        if values:  # a name was filled in: index it for staff search
+            values |= name_indexes(self.blind, record.first_name, record.last_name)
         if email and not record.email and not self.find(email=email):
             values |= {
                 "email_enc": self._enc("email_enc", record.id, email),
@@ -201,8 +227,9 @@ class CustomerRepository:
 
 INSERT_CUSTOMER = (
     "INSERT INTO core.customers"
-    " (id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx, consent_sms, version)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
+    " (id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx, consent_sms, version,"
+    " first_name_bidx, last_name_bidx, full_name_bidx)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
 )
 CUSTOMER_COLUMNS = (
     "id, first_name_enc, last_name_enc, email_enc, email_bidx, phone_enc, phone_bidx,"
@@ -347,6 +374,7 @@ class BookingRepository:
                 event_date=booking.date,
                 slot=booking.slot,
                 status=booking.status,
+                deposit_paid_cents=booking.deposit_paid_cents,
                 reschedule_count=booking.reschedule_count,
                 version=booking.version,
                 updated_at=at,

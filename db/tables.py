@@ -87,6 +87,11 @@ customers = Table(
     Column("email_bidx", LargeBinary),
     Column("phone_enc", LargeBinary),
     Column("phone_bidx", LargeBinary),
+    # Staff search a customer by name: keyed hashes of the normalised (lower-case, whitespace
+    # collapsed) first, last and full name. Exact matches only: an encrypted name has no prefix.
+    Column("first_name_bidx", LargeBinary),
+    Column("last_name_bidx", LargeBinary),
+    Column("full_name_bidx", LargeBinary),
     Column("consent_sms", Boolean, nullable=False, server_default=text("false")),
     Column("consent_email", Boolean, nullable=False, server_default=text("false")),
     Column("version", Integer, nullable=False, server_default=text("0")),
@@ -97,6 +102,9 @@ customers = Table(
 )
 Index("uq_customers_email_bidx", customers.c.email_bidx, unique=True)
 Index("uq_customers_phone_bidx", customers.c.phone_bidx, unique=True)
+Index("ix_customers_first_name_bidx", customers.c.first_name_bidx)
+Index("ix_customers_last_name_bidx", customers.c.last_name_bidx)
+Index("ix_customers_full_name_bidx", customers.c.full_name_bidx)
 
 consents = Table(
     # The consent ledger: every opt-in and opt-out; customers.consent_* is the current state.
@@ -177,12 +185,17 @@ message_threads = Table(
     Column("contact_bidx", LargeBinary),  # phone (sms) or web session, blind-indexed
     Column("contact_enc", LargeBinary),  # the same, encrypted: whom an SMS reply goes to
     Column("mode", String(8), nullable=False, server_default=text("'ai'")),
-    Column("status", String(16), nullable=False, server_default=text("'open'")),
+    # pending: the agent has it; open: staff are needed or have it (handoff, takeover); snoozed
+    # until `snoozed_until`; resolved. A customer message reopens a snoozed or resolved thread.
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
     Column("handoff_reason", String(32)),  # why the thread is in human mode
     Column("version", Integer, nullable=False, server_default=text("0")),  # the thread's events so far
     _created(),
+    Column("assignee_id", UUID(as_uuid=False), ForeignKey("identity.staff_users.id")),
+    Column("snoozed_until", DateTime(timezone=True)),
     CheckConstraint("channel IN ('sms', 'web')", name="channel_known"),
     CheckConstraint("mode IN ('ai', 'human')", name="mode_known"),
+    CheckConstraint("status IN ('open', 'pending', 'snoozed', 'resolved')", name="status_known"),
     schema="core",
 )
 # One thread per channel identity: two first messages from one phone or session meet here.
@@ -203,11 +216,26 @@ messages = Table(
     Column("in_reply_to", UUID(as_uuid=False), ForeignKey("core.messages.id")),  # out: the message answered
     Column("handled_at", DateTime(timezone=True)),  # in: when its turn ran (or staff mode took it)
     _created(),
+    # out: the staff user who wrote it (a staff message, or one staff sent "as AI")
+    Column("staff_id", UUID(as_uuid=False), ForeignKey("identity.staff_users.id")),
     UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_message"),
     schema="core",
 )
 Index("ix_messages_thread_created", messages.c.thread_id, messages.c.created_at)
 Index("ix_messages_thread_seq", messages.c.thread_id, messages.c.seq)
+
+thread_notes = Table(
+    # Staff's private notes on a thread: never sent, body encrypted (AAD: table, column, note id).
+    "thread_notes",
+    metadata,
+    _id(),
+    Column("thread_id", UUID(as_uuid=False), ForeignKey("core.message_threads.id"), nullable=False),
+    Column("author_id", UUID(as_uuid=False), ForeignKey("identity.staff_users.id"), nullable=False),
+    Column("body_enc", LargeBinary, nullable=False),
+    _created(),
+    schema="core",
+)
+Index("ix_thread_notes_thread_created", thread_notes.c.thread_id, thread_notes.c.created_at)
 
 # ---------------------------------------------------------------- events
 domain_events = Table(
@@ -299,8 +327,24 @@ inbox_threads = Table(
     Column("unread_count", Integer, nullable=False, server_default=text("0")),
     Column("last_message_at", DateTime(timezone=True)),
     Column("waiting_since", DateTime(timezone=True)),
+    Column("handoff_reason", String(32)),
+    # The agent asked for a person and no staff has answered, taken or resolved it yet: the alert.
+    Column("handoff_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("snoozed_until", DateTime(timezone=True)),
+    Column("last_message_id", UUID(as_uuid=False)),
+    Column("last_author", String(16)),
     schema="read",
 )
+# The inbox's order (alerts first, then the longest waiting, then the latest), read by index.
+Index(
+    "ix_inbox_threads_order",
+    inbox_threads.c.handoff_requested.desc(),
+    inbox_threads.c.waiting_since.asc().nulls_last(),
+    inbox_threads.c.last_message_at.desc().nulls_last(),
+)
+Index("ix_inbox_threads_status", inbox_threads.c.status)
+Index("ix_inbox_threads_assignee_id", inbox_threads.c.assignee_id)
+Index("ix_inbox_threads_customer_id", inbox_threads.c.customer_id)
 
 schedule_board = Table(
     "schedule_board",

@@ -28,6 +28,9 @@ class ThreadRecord:
     mode: str
     handoff_reason: str | None
     version: int
+    status: str = "pending"  # open | pending | snoozed | resolved
+    assignee_id: str | None = None
+    snoozed_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,22 @@ class StoredMessage:
     body: str
     in_reply_to: str | None
     handled_at: datetime | None
+    staff_id: str | None = None  # the staff user who wrote it (a staff message, or one sent as AI)
+    created_at: datetime | None = None
 
 
-THREAD_COLUMNS = "id, channel, customer_id, mode, handoff_reason, version"
-MESSAGE_COLUMNS = "id, thread_id, seq, direction, author, body_enc, in_reply_to, handled_at"
+@dataclass(frozen=True)
+class StoredNote:
+    id: str
+    thread_id: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+
+THREAD_COLUMNS = "id, channel, customer_id, mode, handoff_reason, version, status, assignee_id, snoozed_until"
+MESSAGE_COLUMNS = "id, thread_id, seq, direction, author, body_enc, in_reply_to, handled_at, staff_id, created_at"
+NOTES = "core.thread_notes"
 
 
 def _thread(row: Any) -> ThreadRecord:
@@ -54,6 +69,9 @@ def _thread(row: Any) -> ThreadRecord:
         row.mode,
         row.handoff_reason,
         row.version,
+        row.status,
+        str(row.assignee_id) if row.assignee_id else None,
+        row.snoozed_until,
     )
 
 
@@ -110,12 +128,21 @@ class ThreadRepository:
         return self.cipher.decrypt(row.contact_enc, table=THREADS, column=CONTACT, row_id=thread_id)
 
     def save(self, thread: ThreadRecord) -> None:
-        """Write the locked thread's mode, customer and version."""
+        """Write the locked thread's mode, status, assignee, customer and version."""
         execute(
             self.conn,
-            "UPDATE core.message_threads SET mode = %s, handoff_reason = %s, customer_id = %s, version = %s"
-            " WHERE id = %s",
-            (thread.mode, thread.handoff_reason, thread.customer_id, thread.version, thread.id),
+            "UPDATE core.message_threads SET mode = %s, handoff_reason = %s, customer_id = %s, version = %s,"
+            " status = %s, assignee_id = %s, snoozed_until = %s WHERE id = %s",
+            (
+                thread.mode,
+                thread.handoff_reason,
+                thread.customer_id,
+                thread.version,
+                thread.status,
+                thread.assignee_id,
+                thread.snoozed_until,
+                thread.id,
+            ),
         )
 
     def by_provider_id(self, provider: str, provider_message_id: str) -> StoredMessage | None:
@@ -136,6 +163,7 @@ class ThreadRepository:
         provider: str | None = None,
         provider_message_id: str | None = None,
         in_reply_to: str | None = None,
+        staff_id: str | None = None,
         at: datetime,
     ) -> StoredMessage:
         message_id = str(uuid.uuid4())
@@ -143,11 +171,65 @@ class ThreadRepository:
         row = execute(
             self.conn,
             "INSERT INTO core.messages (id, thread_id, direction, author, body_enc, provider, provider_message_id,"
-            " in_reply_to, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
-            (message_id, thread_id, direction, author, sealed, provider, provider_message_id, in_reply_to, at),
+            " in_reply_to, staff_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+            (
+                message_id,
+                thread_id,
+                direction,
+                author,
+                sealed,
+                provider,
+                provider_message_id,
+                in_reply_to,
+                staff_id,
+                at,
+            ),
         ).fetchone()
         assert row is not None
-        return StoredMessage(message_id, thread_id, row.seq, direction, author, body, in_reply_to, None)
+        return StoredMessage(message_id, thread_id, row.seq, direction, author, body, in_reply_to, None, staff_id, at)
+
+    def add_note(self, thread_id: str, *, author_id: str, body: str, at: datetime) -> StoredNote:
+        """A private staff note on the thread, its body encrypted to its own row."""
+        note_id = str(uuid.uuid4())
+        sealed = self.cipher.encrypt(body, table=NOTES, column=BODY, row_id=note_id)
+        execute(
+            self.conn,
+            "INSERT INTO core.thread_notes (id, thread_id, author_id, body_enc, created_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (note_id, thread_id, author_id, sealed, at),
+        )
+        return StoredNote(note_id, thread_id, author_id, body, at)
+
+    def notes(self, thread_ids: list[str]) -> list[StoredNote]:
+        """The threads' notes, oldest first."""
+        rows = execute(
+            self.conn,
+            "SELECT id, thread_id, author_id, body_enc, created_at FROM core.thread_notes"
+            " WHERE thread_id = ANY(%s::uuid[]) ORDER BY created_at, id",
+            (thread_ids,),
+        ).fetchall()
+        return [
+            StoredNote(
+                str(row.id),
+                str(row.thread_id),
+                str(row.author_id),
+                self.cipher.decrypt(row.body_enc, table=NOTES, column=BODY, row_id=str(row.id)),
+                row.created_at,
+            )
+            for row in rows
+        ]
+
+    def bodies(self, message_ids: list[str]) -> dict[str, str]:
+        """Decrypted bodies of these messages (an inbox page's previews), by message id."""
+        if not message_ids:
+            return {}
+        rows = execute(
+            self.conn, "SELECT id, body_enc FROM core.messages WHERE id = ANY(%s::uuid[])", (message_ids,)
+        ).fetchall()
+        return {
+            str(row.id): self.cipher.decrypt(row.body_enc, table=MESSAGES, column=BODY, row_id=str(row.id))
+            for row in rows
+        }
 
     def mark_handled(self, message_ids: list[str], at: datetime) -> None:
         if message_ids:
@@ -197,4 +279,6 @@ class ThreadRepository:
             self.cipher.decrypt(row.body_enc, table=MESSAGES, column=BODY, row_id=message_id),
             str(row.in_reply_to) if row.in_reply_to else None,
             row.handled_at,
+            str(row.staff_id) if row.staff_id else None,
+            row.created_at,
         )

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 
 from domain.business import CancellationRules
 from domain.errors import DomainError
-from domain.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
+from domain.events import (
+    BookingCancelled,
+    BookingCreated,
+    BookingRescheduled,
+    DepositPaid,
+    DomainEvent,
+    PaymentLinkResent,
+)
 from domain.pricing import Quote
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U: easy to read aloud
@@ -144,5 +151,43 @@ class Booking:
             source=source,
         )
         self.status = "cancelled"
+        self.pending_events.append(event)
+        return event
+
+    def mark_deposit_paid(self, *, amount_cents: int, by: str) -> DepositPaid:
+        """Staff record a payment made outside the payment links (cash, a bank transfer). The booking
+        is deposit_paid once the payments reach the deposit; nothing may exceed the total."""
+        self._require_active()
+        if amount_cents <= 0:
+            raise DomainError("must be more than zero", field="amount_cents")
+        if self.deposit_paid_cents + amount_cents > self.total_due_cents:
+            owed = self.total_due_cents - self.deposit_paid_cents
+            raise DomainError(f"is more than the {owed} cents still owed", field="amount_cents")
+        self.deposit_paid_cents += amount_cents
+        if self.deposit_paid_cents >= self.deposit_due_cents:
+            self.status = "deposit_paid"
+        event = DepositPaid(
+            booking_id=self.id,
+            reference=self.reference,
+            amount_cents=amount_cents,
+            paid_cents=self.deposit_paid_cents,
+            status=self.status,
+            by=by,
+        )
+        self.pending_events.append(event)
+        return event
+
+    def resend_payment_link(self, *, by: str, sms: bool) -> PaymentLinkResent:
+        """Send the deposit link again; refused once the deposit is paid or the booking is over."""
+        self._require_active()
+        if self.deposit_paid_cents >= self.deposit_due_cents:
+            raise DomainError(f"the deposit of booking {self.reference} is already paid", field="reference")
+        event = PaymentLinkResent(
+            booking_id=self.id,
+            reference=self.reference,
+            amount_cents=self.deposit_due_cents - self.deposit_paid_cents,
+            sms=sms,
+            by=by,
+        )
         self.pending_events.append(event)
         return event

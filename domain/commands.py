@@ -4,7 +4,7 @@ the handlers against the business rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,86 @@ class HandOffThread:
 
 @dataclass(frozen=True)
 class HandBackThread:
-    """Return a thread to the agent (ai mode)."""
+    """Return a thread to the agent (ai mode). `corrected` names the slots staff changed in the
+    agent's state before handing back (recorded as ThreadSlotsCorrected; the values are not)."""
 
     thread_id: str
     by: str = "staff"
+    corrected: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- the staff inbox
+# `by` is the acting staff user's id (the pages pass the logged-in user's).
+
+
+@dataclass(frozen=True)
+class AssignThread:
+    """Give the thread to a staff user (`assignee_id`), or to no one (None)."""
+
+    thread_id: str
+    assignee_id: str | None
+    by: str
+
+
+@dataclass(frozen=True)
+class SnoozeThread:
+    """Put the thread aside until `until` (aware, in the future); the customer writing reopens it."""
+
+    thread_id: str
+    until: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class ResolveThread:
+    thread_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class ReopenThread:
+    """Reopen a snoozed or resolved thread: open in human mode, pending when the agent has it."""
+
+    thread_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class AddThreadNote:
+    """A private note for staff on the thread (never sent to the customer); stored encrypted."""
+
+    thread_id: str
+    body: str
+    by: str
+
+
+@dataclass(frozen=True)
+class SendStaffReply:
+    """Staff write to the customer on a thread they have taken over (human mode): as themselves
+    (author staff) or `as_ai` (author ai, in the agent's voice); either way the message records the
+    staff user who sent it. SMS threads send it through the outbox like any reply."""
+
+    thread_id: str
+    body: str
+    as_ai: bool
+    by: str
+
+
+@dataclass(frozen=True)
+class MarkDepositPaid:
+    """Record a payment staff received for the booking outside the payment link."""
+
+    reference: str
+    amount_cents: int
+    by: str
+
+
+@dataclass(frozen=True)
+class ResendPaymentLink:
+    """Make a new deposit link for the booking (and text it, if the customer agreed to texts)."""
+
+    reference: str
+    by: str
 
 
 Command = (
@@ -117,4 +193,12 @@ Command = (
     | RecordReply
     | HandOffThread
     | HandBackThread
+    | AssignThread
+    | SnoozeThread
+    | ResolveThread
+    | ReopenThread
+    | AddThreadNote
+    | SendStaffReply
+    | MarkDepositPaid
+    | ResendPaymentLink
 )

@@ -135,6 +135,7 @@ class ReplyRecorded(DomainEvent):
     message_id: str
     author: str
     in_reply_to: str | None
+    staff_id: str | None = None  # the staff user who wrote it (author staff, or ai when sent "as AI")
 
     @property
     def aggregate_id(self) -> str:
@@ -162,3 +163,110 @@ class ThreadHandedBack(DomainEvent):
     @property
     def aggregate_id(self) -> str:
         return self.thread_id
+
+
+# The staff inbox. `by` is a staff user's id (or "customer" / "agent"): ids, never names.
+@dataclass(frozen=True)
+class ThreadAssigned(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    assignee_id: str | None  # None: unassigned
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadSnoozed(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    until: str  # ISO 8601 instant
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadResolved(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadReopened(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    status: str  # open (human mode) or pending (the agent's)
+    by: str  # a staff user's id, or "customer" when their message reopened it
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadNoteAdded(DomainEvent):
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    note_id: str  # the text lives encrypted in core.thread_notes
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class ThreadSlotsCorrected(DomainEvent):
+    """Staff changed what the agent holds (a corrected date, say) before handing the thread back.
+    Only the names of the slots: their values may be personal."""
+
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    slots: list[str]
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
+class DepositPaid(DomainEvent):
+    """A payment recorded by staff against the booking (cash, a transfer): `paid_cents` is the total
+    paid so far and `status` the booking's status after it."""
+
+    aggregate_type: ClassVar[str] = "booking"
+    booking_id: str
+    reference: str
+    amount_cents: int
+    paid_cents: int
+    status: str
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.booking_id
+
+
+@dataclass(frozen=True)
+class PaymentLinkResent(DomainEvent):
+    aggregate_type: ClassVar[str] = "booking"
+    booking_id: str
+    reference: str
+    amount_cents: int
+    sms: bool  # also texted to the customer (they consented to texts)
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.booking_id

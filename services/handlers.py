@@ -4,6 +4,7 @@ work it is given; the bus owns the transaction and commits."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import Any
@@ -15,14 +16,22 @@ from domain import availability
 from domain.availability import ALTERNATIVE_SEARCH_DAYS
 from domain.booking import Booking
 from domain.commands import (
+    AddThreadNote,
+    AssignThread,
     CancelBooking,
     CreateBooking,
     CustomerDetails,
     HandBackThread,
     HandOffThread,
+    MarkDepositPaid,
     ReceiveMessage,
     RecordReply,
+    ReopenThread,
     RescheduleBooking,
+    ResendPaymentLink,
+    ResolveThread,
+    SendStaffReply,
+    SnoozeThread,
     UpdateConsent,
 )
 from domain.contact import normalize_email, normalize_phone
@@ -33,8 +42,14 @@ from domain.events import (
     LeadCreated,
     MessageReceived,
     ReplyRecorded,
+    ThreadAssigned,
     ThreadHandedBack,
     ThreadHandedOff,
+    ThreadNoteAdded,
+    ThreadReopened,
+    ThreadResolved,
+    ThreadSlotsCorrected,
+    ThreadSnoozed,
     ThreadStarted,
 )
 from domain.money import format_usd
@@ -54,6 +69,7 @@ REFUND_DEPOSIT = "payments.refund_deposit"
 NOTIFY_CONFIRMED = "notify.booking_confirmation"
 NOTIFY_RESCHEDULED = "notify.booking_rescheduled"
 NOTIFY_CANCELLED = "notify.booking_cancelled"
+NOTIFY_PAYMENT_LINK = "notify.payment_link"  # text the customer the booking's (new) deposit link
 
 
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
@@ -344,7 +360,10 @@ def _publish_thread(uow: UnitOfWork, ctx: ServiceContext, thread: ThreadRecord, 
 
 
 def _locked_thread(uow: UnitOfWork, thread_id: str) -> ThreadRecord:
-    thread = uow.threads.lock(thread_id)
+    try:
+        thread = uow.threads.lock(str(uuid.UUID(thread_id)))
+    except ValueError:  # not an id: no such thread
+        thread = None
     if thread is None:
         raise NotFound("no such thread", field="thread_id")
     return thread
@@ -368,6 +387,10 @@ def receive_message(cmd: ReceiveMessage, uow: UnitOfWork, ctx: ServiceContext) -
     if thread.customer_id is None and customer_id:
         thread.customer_id = customer_id
     at = ctx.clock.now()
+    events: list[DomainEvent] = [ThreadStarted(thread.id, cmd.channel, thread.customer_id)] if opened else []
+    if thread.status in ("snoozed", "resolved"):  # the customer writing again reopens the thread
+        thread.status, thread.snoozed_until = _active_status(thread), None
+        events.append(ThreadReopened(thread.id, thread.status, "customer"))
     message = uow.threads.add_message(
         thread.id,
         direction="in",
@@ -377,10 +400,14 @@ def receive_message(cmd: ReceiveMessage, uow: UnitOfWork, ctx: ServiceContext) -
         provider_message_id=cmd.provider_message_id,
         at=at,
     )
-    events: list[DomainEvent] = [ThreadStarted(thread.id, cmd.channel, thread.customer_id)] if opened else []
     events.append(MessageReceived(thread.id, message.id, cmd.channel, cmd.provider, thread.mode, thread.customer_id))
     _publish_thread(uow, ctx, thread, events)
     return _received(thread.id, message.id, message.seq, thread.mode, duplicate=False)
+
+
+def _active_status(thread: ThreadRecord) -> str:
+    """A live thread's status: open when staff have it (human mode), pending when the agent does."""
+    return "open" if thread.mode == "human" else "pending"
 
 
 def _received(thread_id: str, message_id: str, seq: int, mode: str, *, duplicate: bool) -> dict[str, Any]:
@@ -416,7 +443,7 @@ def hand_off_thread(cmd: HandOffThread, uow: UnitOfWork, ctx: ServiceContext) ->
     thread = _locked_thread(uow, cmd.thread_id)
     if thread.mode == "human":
         return {"thread_id": thread.id, "mode": "human", "changed": False, "reason": thread.handoff_reason}
-    thread.mode, thread.handoff_reason = "human", reason
+    thread.mode, thread.handoff_reason, thread.status, thread.snoozed_until = "human", reason, "open", None
     _publish_thread(uow, ctx, thread, [ThreadHandedOff(thread.id, reason, cmd.by)])
     uow.outbox.add_many(
         [(NOTIFY_STAFF_HANDOFF, {"thread_id": thread.id, "reason": reason, "by": cmd.by})], aggregate_id=thread.id
@@ -426,13 +453,156 @@ def hand_off_thread(cmd: HandOffThread, uow: UnitOfWork, ctx: ServiceContext) ->
 
 def hand_back_thread(cmd: HandBackThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
     thread = _locked_thread(uow, cmd.thread_id)
+    corrected = _slot_names(cmd.corrected)
+    events: list[DomainEvent] = [ThreadSlotsCorrected(thread.id, corrected, cmd.by)] if corrected else []
     if thread.mode == "ai":
-        return {"thread_id": thread.id, "mode": "ai", "changed": False}
+        if events:
+            _publish_thread(uow, ctx, thread, events)
+        return {"thread_id": thread.id, "mode": "ai", "changed": False, "corrected": corrected}
     thread.mode, thread.handoff_reason = "ai", None
+    if thread.status == "open":
+        thread.status = "pending"
     # What the customer said while staff had the thread was theirs to answer: not the agent's turn.
     uow.threads.mark_handled([m.id for m in uow.threads.waiting(thread.id)], ctx.clock.now())
-    _publish_thread(uow, ctx, thread, [ThreadHandedBack(thread.id, cmd.by)])
-    return {"thread_id": thread.id, "mode": "ai", "changed": True}
+    _publish_thread(uow, ctx, thread, [*events, ThreadHandedBack(thread.id, cmd.by)])
+    return {"thread_id": thread.id, "mode": "ai", "changed": True, "corrected": corrected}
+
+
+def _slot_names(names: tuple[str, ...]) -> list[str]:
+    from agent.schema import Slots  # the agent's slot names; pydantic only, no graph
+
+    unknown = sorted(set(names) - set(Slots.model_fields))
+    if unknown:
+        raise DomainError(f"unknown slots: {', '.join(unknown)}", field="corrected")
+    return sorted(set(names))
+
+
+# ---------------------------------------------------------------- the staff inbox
+MAX_NOTE = 4000
+
+
+def _thread_state(thread: ThreadRecord, **extra: Any) -> dict[str, Any]:
+    return {
+        "thread_id": thread.id,
+        "mode": thread.mode,
+        "status": thread.status,
+        "assignee_id": thread.assignee_id,
+        "snoozed_until": thread.snoozed_until.isoformat() if thread.snoozed_until else None,
+        **extra,
+    }
+
+
+def _staff_user(uow: UnitOfWork, user_id: str, *, field: str) -> str:
+    try:
+        user = uow.staff.get(str(uuid.UUID(user_id)))
+    except ValueError:  # not an id at all
+        user = None
+    if user is None or not user.active:
+        raise NotFound("no such staff user", field=field)
+    return user.id
+
+
+def assign_thread(cmd: AssignThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    assignee = _staff_user(uow, cmd.assignee_id, field="assignee_id") if cmd.assignee_id else None
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.assignee_id == assignee:
+        return _thread_state(thread, changed=False)
+    thread.assignee_id = assignee
+    _publish_thread(uow, ctx, thread, [ThreadAssigned(thread.id, assignee, cmd.by)])
+    return _thread_state(thread, changed=True)
+
+
+def snooze_thread(cmd: SnoozeThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    if cmd.until.tzinfo is None:
+        raise DomainError("must include a time zone", field="until")
+    if cmd.until <= ctx.clock.now():
+        raise DomainError("must be in the future", field="until")
+    thread = _locked_thread(uow, cmd.thread_id)
+    thread.status, thread.snoozed_until = "snoozed", cmd.until
+    _publish_thread(uow, ctx, thread, [ThreadSnoozed(thread.id, cmd.until.isoformat(), cmd.by)])
+    return _thread_state(thread, changed=True)
+
+
+def resolve_thread(cmd: ResolveThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.status == "resolved":
+        return _thread_state(thread, changed=False)
+    thread.status, thread.snoozed_until = "resolved", None
+    _publish_thread(uow, ctx, thread, [ThreadResolved(thread.id, cmd.by)])
+    return _thread_state(thread, changed=True)
+
+
+def reopen_thread(cmd: ReopenThread, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.status not in ("snoozed", "resolved"):
+        return _thread_state(thread, changed=False)
+    thread.status, thread.snoozed_until = _active_status(thread), None
+    _publish_thread(uow, ctx, thread, [ThreadReopened(thread.id, thread.status, cmd.by)])
+    return _thread_state(thread, changed=True)
+
+
+def add_thread_note(cmd: AddThreadNote, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    body = _text(cmd.body, field="body", max_len=MAX_NOTE) or ""
+    author = _staff_user(uow, cmd.by, field="by")
+    thread = _locked_thread(uow, cmd.thread_id)
+    note = uow.threads.add_note(thread.id, author_id=author, body=body, at=ctx.clock.now())
+    _publish_thread(uow, ctx, thread, [ThreadNoteAdded(thread.id, note.id, author)])
+    return {"thread_id": thread.id, "note_id": note.id}
+
+
+def send_staff_reply(cmd: SendStaffReply, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    """Staff speak only on a thread they have taken over: in ai mode the agent is answering, and two
+    voices at once would talk over each other."""
+    body = _text(cmd.body, field="body", max_len=MAX_MESSAGE) or ""
+    staff_id = _staff_user(uow, cmd.by, field="by")
+    thread = _locked_thread(uow, cmd.thread_id)
+    if thread.mode != "human":
+        raise DomainError("take the thread over before replying", field="thread_id")
+    if thread.channel == "sms":
+        phone = uow.threads.contact(thread.id)
+        if phone and uow.customers.sms_opted_out(phone):
+            raise DomainError("this number opted out of texts (STOP); only START reopens it", field="thread_id")
+    author = "ai" if cmd.as_ai else "staff"
+    at = ctx.clock.now()
+    message = uow.threads.add_message(thread.id, direction="out", author=author, body=body, staff_id=staff_id, at=at)
+    _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, author, None, staff_id)])
+    if thread.channel == "sms":
+        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+    return {"stored": True, "thread_id": thread.id, "message_id": message.id, "author": author, "mode": thread.mode}
+
+
+# ---------------------------------------------------------------- payments (staff actions)
+
+
+def mark_deposit_paid(cmd: MarkDepositPaid, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    booking = _load(uow, cmd.reference)
+    expected = booking.version
+    booking.mark_deposit_paid(amount_cents=cmd.amount_cents, by=cmd.by)
+    booking.version = expected + len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    view = booking_view(booking, chef_name=ctx.business.chef_name(booking.chef_id))
+    view["deposit_paid_cents"] = booking.deposit_paid_cents
+    return view
+
+
+def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    booking = _load(uow, cmd.reference)
+    customer = uow.customers.get(booking.customer_id)
+    sms = bool(customer and customer.consent_sms and customer.phone and not uow.customers.sms_opted_out(customer.phone))
+    expected = booking.version
+    event = booking.resend_payment_link(by=cmd.by, sms=sms)
+    booking.version = expected + len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
+    messages = [(DEPOSIT_LINK, message | {"amount_cents": event.amount_cents, "resend": True})]
+    if sms:
+        messages.append((NOTIFY_PAYMENT_LINK, message | {"channel": "sms"}))
+    uow.outbox.add_many(messages, aggregate_id=booking.id)
+    return {"reference": booking.reference, "amount_cents": event.amount_cents, "sms": sms}
 
 
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
@@ -447,4 +617,12 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     RecordReply: ("record-reply", record_reply, 200),
     HandOffThread: ("hand-off-thread", hand_off_thread, 200),
     HandBackThread: ("hand-back-thread", hand_back_thread, 200),
+    AssignThread: ("assign-thread", assign_thread, 200),
+    SnoozeThread: ("snooze-thread", snooze_thread, 200),
+    ResolveThread: ("resolve-thread", resolve_thread, 200),
+    ReopenThread: ("reopen-thread", reopen_thread, 200),
+    AddThreadNote: ("add-thread-note", add_thread_note, 201),
+    SendStaffReply: ("send-staff-reply", send_staff_reply, 201),
+    MarkDepositPaid: ("mark-deposit-paid", mark_deposit_paid, 200),
+    ResendPaymentLink: ("resend-payment-link", resend_payment_link, 200),
 }

@@ -106,7 +106,7 @@ def test_the_web_endpoint_books_a_party_end_to_end(container: Container) -> None
     assert [(m.direction, m.author) for m in messages] == [("in", "customer"), ("out", "ai")] * 3
     assert messages[-1].body == done["reply"] and messages[-1].in_reply_to == messages[-2].id
     row = inbox(container, done["thread_id"])
-    assert (row["channel"], row["mode"], row["status"], row["unread_count"]) == ("web", "ai", "open", 0)
+    assert (row["channel"], row["mode"], row["status"], row["unread_count"]) == ("web", "ai", "pending", 0)
     assert row["last_message_at"] is not None and row["waiting_since"] is None
 
 

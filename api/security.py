@@ -132,7 +132,8 @@ async def check_csrf(request: Request, session: StaffSession) -> None:
     ):
         value = (await request.form()).get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent, session.csrf_token):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a client may send anything).
+    if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
         raise Forbidden("the form is stale or was not sent by this site; reload and try again", field=CSRF_FIELD)
 
 

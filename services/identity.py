@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -335,8 +336,10 @@ def _user_by_email(uow: UnitOfWork, email: str) -> StaffUser:
 def change_role(
     container: Container, *, email: str, role: str, actor: StaffUser | None = None, ip: str | None = None
 ) -> str | None:
-    """Give the account another role; its sessions end (the next login carries the new role). When
-    the new role needs MFA and the person has not enrolled, returns a fresh enrolment code."""
+    """Give the account another role; its sessions end (the next login carries the new role). A
+    promotion into a role that needs MFA drops any factor enrolled before (under a role that needed
+    none, it may have been enrolled by whoever held the password) and returns a fresh enrolment code:
+    the person enrols again, with the code."""
     target = _check_role(role)
     now = container.clock.now()
     with container.uow() as uow:
@@ -351,7 +354,11 @@ def change_role(
         uow.staff.update(user.id, now, role=target)
         ended = uow.sessions.end_all(user.id, now, "role_changed")
         code = None
-        if target in MFA_REQUIRED and not user.mfa_enrolled:
+        if target in MFA_REQUIRED and user.role not in MFA_REQUIRED:
+            uow.staff.update(
+                user.id, now, mfa_secret=None, mfa_enrolled_at=None, mfa_pending_enc=None, mfa_pending_session_id=None
+            )
+            uow.conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user.id))
             code, _ = _issue_enrolment_code(uow, user.id, now)
         record_auth_event(
             uow.conn,
@@ -604,14 +611,17 @@ def _totp_step(secret: str, code: str, now: datetime, last_step: int | None) -> 
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS)
     for offset in (0, -1, 1):
         at = now + timedelta(seconds=offset * totp.interval)
-        if hmac.compare_digest(totp.at(at), code):
+        if hmac.compare_digest(totp.at(at).encode(), code.encode()):
             step = totp.timecode(at)
             return step if last_step is None or step > last_step else None
     return None
 
 
 def _normal_code(code: str) -> str:
-    return "".join(ch for ch in code if ch.isalnum()).lower()
+    """A typed code as compared: NFKC first (full-width digits from an East Asian keyboard become
+    ASCII), then ASCII letters and digits only, lower-case (spaces, dashes and anything else dropped)."""
+    folded = unicodedata.normalize("NFKC", code)
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalnum()).lower()
 
 
 def _recovery_hash(uow: UnitOfWork, user_id: str, code: str) -> bytes:
@@ -626,6 +636,28 @@ def _live_session(uow: UnitOfWork, session: StaffSession, now: datetime) -> Staf
     return user
 
 
+def _check_factor(uow: UnitOfWork, user: StaffUser, code: str, now: datetime) -> tuple[int | None, bool]:
+    """A code for the account's enrolled factor: (the TOTP step it matched, or None; whether it
+    used up a recovery code). A TOTP step already accepted is refused (no replay)."""
+    assert user.mfa_secret is not None
+    normal = _normal_code(code)
+    if len(normal) == TOTP_DIGITS and normal.isdigit():
+        return _totp_step(user.mfa_secret, normal, now, _mfa_state(uow, user.id).last_step), False
+    if not normal:
+        return None, False
+    used = uow.conn.execute(
+        update(recovery_codes)
+        .where(
+            recovery_codes.c.user_id == user.id,
+            recovery_codes.c.code_hash == _recovery_hash(uow, user.id, normal),
+            recovery_codes.c.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .returning(recovery_codes.c.code_hash)
+    ).first()
+    return None, used is not None
+
+
 def verify_second_factor(container: Container, session: StaffSession, code: str, ip: str | None) -> str:
     """The login's second step: a TOTP code (6 digits) or an unused recovery code. Marks the session
     as having passed MFA and returns which was used ("totp" or "recovery"). WrongCode, or
@@ -638,26 +670,7 @@ def verify_second_factor(container: Container, session: StaffSession, code: str,
             raise DomainError("this account has no second factor yet: enrol first", field="mfa")
         email_bidx = uow.staff.email_index(user.email)
         refused = _throttled(uow, email_bidx, ip, now, user)
-        normal = _normal_code(code)
-        step: int | None = None
-        used_recovery = False
-        if refused is None:
-            if len(normal) == TOTP_DIGITS and normal.isdigit():
-                step = _totp_step(user.mfa_secret, normal, now, _mfa_state(uow, user.id).last_step)
-            elif normal:
-                used_recovery = (
-                    uow.conn.execute(
-                        update(recovery_codes)
-                        .where(
-                            recovery_codes.c.user_id == user.id,
-                            recovery_codes.c.code_hash == _recovery_hash(uow, user.id, normal),
-                            recovery_codes.c.used_at.is_(None),
-                        )
-                        .values(used_at=now)
-                        .returning(recovery_codes.c.code_hash)
-                    ).first()
-                    is not None
-                )
+        step, used_recovery = (None, False) if refused is not None else _check_factor(uow, user, code, now)
         if refused is not None:
             outcome = refused
         elif step is None and not used_recovery:
@@ -702,9 +715,16 @@ def needs_enrolment_code(user: StaffUser, session: StaffSession) -> bool:
 
 
 def begin_enrolment(
-    container: Container, session: StaffSession, ip: str | None, *, enrolment_code: str | None = None
+    container: Container,
+    session: StaffSession,
+    ip: str | None,
+    *,
+    enrolment_code: str | None = None,
+    current_code: str | None = None,
 ) -> EnrolmentStart:
-    """A new TOTP secret, kept pending (encrypted, bound to this session) until confirmed."""
+    """A new TOTP secret, kept pending (encrypted, bound to this session) until confirmed. Replacing
+    an enrolled factor needs a code from it (TOTP or recovery) too: a stolen session cookie alone
+    cannot swap the factor."""
     now = container.clock.now()
     outcome: EnrolmentStart | DomainError
     with container.uow() as uow:
@@ -712,7 +732,21 @@ def begin_enrolment(
         if not session.mfa_passed and user.mfa_enrolled:
             raise Forbidden("enter a code from your authenticator first", field="mfa")
         refused: DomainError | None = None
-        if needs_enrolment_code(user, session):
+        if user.mfa_enrolled:
+            email_bidx = uow.staff.email_index(user.email)
+            refused = _throttled(uow, email_bidx, ip, now, user)
+            step, used_recovery = (
+                (None, False) if refused is not None else _check_factor(uow, user, current_code or "", now)
+            )
+            if refused is None and step is None and not used_recovery:
+                refused = _record_failure(
+                    uow, email_bidx, ip, now, user, "mfa_failed", step="re_enrol", session_id=session.id
+                ) or WrongCode(
+                    "enter a current code from your authenticator (or a recovery code)", field="current_code"
+                )
+            elif step is not None:
+                uow.staff.update(user.id, now, mfa_last_step=step)
+        elif needs_enrolment_code(user, session):
             email_bidx = uow.staff.email_index(user.email)
             refused = _throttled(uow, email_bidx, ip, now, user)
             if refused is None and not _enrol_code_ok(uow, user.id, enrolment_code, now):

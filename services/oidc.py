@@ -29,6 +29,7 @@ an ID token naming a key id the cached JWKS lacks refetches the JWKS once (key r
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -268,13 +269,24 @@ class OidcService:
         *,
         state: str | None,
         code: str | None,
+        browser_state: str | None,
         error: str | None = None,
         ip: str | None = None,
     ) -> OidcLogin:
         """The provider's answer at the callback, verified, as a new session of the staff user
-        whose email it proves. OidcError (recorded as `oidc_failed`) for anything else."""
+        whose email it proves. OidcError (recorded as `oidc_failed`) for anything else.
+
+        `browser_state` is the state the browser was given when it started the sign-in (a cookie):
+        it must be this callback's state, so a callback URL made in someone else's browser (login
+        CSRF: the victim would be logged in as the attacker) is refused."""
         provider = self.provider(name)
         try:
+            if state and not (browser_state and hmac.compare_digest(browser_state.encode(), state.encode())):
+                raise OidcError(
+                    "state_not_this_browser",
+                    "this sign-in was started in another browser (or its cookie expired);"
+                    " start again from the login page",
+                )
             pending = self._consume(container, provider, state)
             if error:
                 code_text = re.sub(r"[^A-Za-z0-9_.-]", "", error)[:64] or "error"

@@ -17,6 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy import func, select, update
 
 from api.app import create_app
+from api.auth.oidc import SSO_STATE_COOKIE
+from api.security import SESSION_COOKIE
 from db.tables import auth_events, oidc_requests, staff_sessions
 from domain.access import Role
 from domain.clock import FixedClock
@@ -249,8 +251,30 @@ def test_a_wrong_state_is_refused(container: Container, client: TestClient, prov
     callback = authorize(begin(client))
     query = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     response = client.get("/auth/oidc/test/callback", params={"code": query["code"], "state": "x" + query["state"]})
-    assert_refused(container, response, "state_unknown")
+    assert_refused(container, response, "state_not_this_browser")  # not the state this browser was given
+    # ...and a state no sign-in started is unknown, even when the browser's cookie agrees with it
+    client.cookies.clear()
+    client.cookies.set(SSO_STATE_COOKIE, "x" + query["state"], domain="testserver.local", path="/auth/oidc")
+    response = client.get("/auth/oidc/test/callback", params={"code": query["code"], "state": "x" + query["state"]})
+    assert response.json()["error"]["reason"] == "state_unknown"
     assert provider.token_requests == []  # refused before the code was spent
+
+
+def test_a_callback_opened_in_another_browser_is_refused(
+    container: Container, client: TestClient, oidc: OidcService, provider: LoopbackProvider
+) -> None:
+    """Login CSRF: an attacker starts a sign-in as themselves and has the victim's browser open the
+    callback; the victim must not end up logged in as the attacker."""
+    add_user(container, "attacker@example.com")
+    provider.email = "attacker@example.com"
+    callback = authorize(begin(client))  # the attacker's browser, which stops before the callback
+    app = create_app(container)
+    app.state.oidc = oidc
+    with TestClient(app, base_url="https://testserver") as victim:
+        response = victim.get(callback, follow_redirects=False)
+        assert response.status_code == 400 and response.json()["error"]["reason"] == "state_not_this_browser"
+        assert SESSION_COOKIE not in response.cookies
+    assert session_count(container) == 0
 
 
 def test_a_missing_state_is_refused(container: Container, client: TestClient, provider: LoopbackProvider) -> None:
@@ -273,6 +297,9 @@ def test_a_replayed_callback_is_refused(container: Container, client: TestClient
     callback = authorize(begin(client))
     assert client.get(callback, follow_redirects=False).status_code == 302
     client.cookies.clear()
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    # even with the browser's own state cookie
+    client.cookies.set(SSO_STATE_COOKIE, state, domain="testserver.local", path="/auth/oidc")
     response = client.get(callback, follow_redirects=False)
     assert response.status_code == 400
     assert response.json()["error"]["reason"] == "state_used"
@@ -381,7 +408,7 @@ def test_a_browser_gets_a_page_naming_the_reason(
     response = client.get("/auth/oidc/test/callback?state=nope&code=x", headers={"Accept": "text/html"})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
-    assert "Sign-in refused" in response.text and "state_unknown" in response.text
+    assert "Sign-in refused" in response.text and "state_not_this_browser" in response.text
     assert "Traceback" not in response.text
 
 

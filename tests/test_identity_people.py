@@ -557,3 +557,78 @@ def test_cli_user_create_prints_the_id_and_an_owner_enrolment_code(
     assert row.role == "owner" and row.password_hash.startswith("$argon2id$") and row.mfa_enrol_code_hash
     assert ("user_created", "cli") in [(k.kind, k.actor) for k in kinds]
     assert attempts == []
+
+
+# ---------------------------------------------------------------- hardening from the second review
+
+
+def test_non_ascii_csrf_tokens_and_codes_are_refused_not_500(container: Container, web: TestClient) -> None:
+    make_user(container, "dana@example.com")
+    form = web.get("/login")
+    refused = web.post("/login", data={"email": "dana@example.com", "password": PASSWORD, "csrf_token": "é" * 40})
+    assert refused.status_code in (400, 403, 422) and form.status_code == 200
+    assert login(web, "dana@example.com").headers["location"] == "/account"
+    for token in ("é", "\u0661\u0662"):
+        assert web.post("/logout", data={"csrf_token": token}).status_code == 403
+    api = web.post(
+        "/commands/create-booking",
+        json={},
+        headers={"X-CSRF-Token": "\u00e9\u00e9".encode("latin-1"), "Idempotency-Key": "k"},
+    )
+    assert api.status_code == 403
+
+
+def test_full_width_digits_are_read_as_the_code_and_other_scripts_are_just_wrong(
+    container: Container, web: TestClient, clock: FixedClock
+) -> None:
+    secret, _ = enrol_admin(container, web, clock, "ada@example.com")
+    clock.advance(timedelta(minutes=1))
+    with browser(web.app) as again:  # type: ignore[arg-type]
+        login(again, "ada@example.com")
+        page = again.get("/login/mfa")
+        arabic = again.post("/login/mfa", data={"csrf_token": csrf_in(page.text), "code": "\u0661\u0662\u0663"})
+        assert arabic.status_code == 422  # a wrong code, not a crash
+        code = pyotp.TOTP(secret).at(clock.now())
+        full_width = "".join(chr(ord(d) - ord("0") + 0xFF10) for d in code)
+        passed = again.post("/login/mfa", data={"csrf_token": csrf_in(arabic.text), "code": full_width})
+        assert passed.status_code == 303, passed.text
+
+
+def test_a_promotion_to_admin_drops_a_factor_enrolled_as_staff_and_needs_the_enrolment_code(
+    container: Container, web: TestClient, clock: FixedClock
+) -> None:
+    made = make_user(container, "sam@example.com")
+    login(web, "sam@example.com")  # whoever holds the password could enrol their own authenticator as staff
+    page = web.get("/account/mfa/enrol")
+    started = web.post("/account/mfa/enrol", data={"csrf_token": csrf_in(page.text), "action": "start"})
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", started.text)
+    assert secret
+    code = pyotp.TOTP(secret.group(1)).at(clock.now())
+    web.post("/account/mfa/enrol", data={"csrf_token": csrf_in(started.text), "action": "confirm", "code": code})
+    enrolment_code = identity.change_role(container, email="sam@example.com", role="admin")
+    assert enrolment_code  # the old factor is gone: the admin enrols again, with the code
+    with container.uow() as uow:
+        promoted = uow.staff.get(made.user_id)
+    assert promoted is not None and not promoted.mfa_enrolled
+    clock.advance(timedelta(minutes=1))
+    with browser(web.app) as again:  # type: ignore[arg-type]
+        assert login(again, "sam@example.com").headers["location"] == "/account/mfa/enrol"
+        assert again.get("/probe/users").status_code == 403
+
+
+def test_replacing_an_enrolled_factor_needs_a_code_from_it(
+    container: Container, web: TestClient, clock: FixedClock
+) -> None:
+    secret, _ = enrol_admin(container, web, clock, "ada@example.com")
+    page = web.get("/account/mfa/enrol")
+    assert "current_code" in page.text
+    without = web.post("/account/mfa/enrol", data={"csrf_token": csrf_in(page.text), "action": "start"})
+    assert without.status_code == 422 and "<code>" not in without.text
+    clock.advance(timedelta(minutes=1))
+    current = pyotp.TOTP(secret).at(clock.now())
+    started = web.post(
+        "/account/mfa/enrol",
+        data={"csrf_token": csrf_in(without.text), "action": "start", "current_code": current},
+    )
+    assert started.status_code == 200 and re.search(r"<code>([A-Z2-7]+)</code>", started.text)
+    assert "mfa_failed" in events(container)

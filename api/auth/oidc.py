@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -25,6 +25,8 @@ from api.deps import ContainerDep
 from api.errors import error_body
 from api.security import set_session_cookie
 from services.oidc import OidcError, OidcLogin, OidcService, safe_return_to
+
+SSO_STATE_COOKIE = "hibachi_sso_state"
 
 router = APIRouter(prefix="/auth/oidc", tags=["auth"])
 
@@ -95,7 +97,13 @@ async def oidc_login(
         )
     except OidcError as error:
         return refused(request, error)
-    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    response = RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
+    # The callback must come back to the browser that started the sign-in (see OidcService.complete).
+    state = parse_qs(urlsplit(url).query).get("state", [""])[0]
+    response.set_cookie(
+        SSO_STATE_COOKIE, state, max_age=600, path="/auth/oidc", httponly=True, secure=True, samesite="lax"
+    )
+    return response
 
 
 @router.get("/{provider}/callback", status_code=302, response_class=RedirectResponse)
@@ -118,6 +126,7 @@ async def oidc_callback(
                 redirect_uri(request, oidc, provider),
                 state=state,
                 code=code,
+                browser_state=request.cookies.get(SSO_STATE_COOKIE),
                 error=error,
                 ip=client_ip(request),
             )
@@ -126,4 +135,5 @@ async def oidc_callback(
         return refused(request, failure)
     response = RedirectResponse(after_login(login), status_code=302, headers=NO_LEAK)
     set_session_cookie(response, login.token)
+    response.delete_cookie(SSO_STATE_COOKIE, path="/auth/oidc", secure=True, httponly=True, samesite="lax")
     return response

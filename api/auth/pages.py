@@ -71,7 +71,10 @@ PAGE_HEADERS = {
     ),
 }
 
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# One Jinja environment for every server-rendered page: these login pages' templates, then the
+# admin pages' (api/admin/templates; their names never repeat these).
+TEMPLATE_DIRS = (Path(__file__).parent / "templates", Path(__file__).parent.parent / "admin" / "templates")
+templates = Jinja2Templates(directory=TEMPLATE_DIRS)
 
 
 def wants_html(request: Request) -> bool:
@@ -219,7 +222,8 @@ async def login_submit(
 ) -> Response:
     container = get_container(request)
     nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not nonce or not csrf_token or not hmac.compare_digest(csrf_token, login_csrf_token(container, nonce)):
+    expected = login_csrf_token(container, nonce).encode() if nonce else b""
+    if not nonce or not csrf_token or not hmac.compare_digest(csrf_token.encode(), expected):
         return login_page(
             request,
             403,
@@ -354,6 +358,7 @@ async def enrol_submit(
     principal: SessionCsrfDep,
     action: Annotated[str, Form(max_length=16)] = "start",
     enrolment_code: Annotated[str, Form(max_length=64)] = "",
+    current_code: Annotated[str, Form(max_length=64)] = "",
     code: Annotated[str, Form(max_length=64)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -376,7 +381,14 @@ async def enrol_submit(
             request, "recovery_codes.html", title="Recovery codes", codes=codes, next=local_path(next) or AFTER_LOGIN
         )
     try:
-        start = await _run(identity.begin_enrolment, container, session, ip, enrolment_code=enrolment_code or None)
+        start = await _run(
+            identity.begin_enrolment,
+            container,
+            session,
+            ip,
+            enrolment_code=enrolment_code or None,
+            current_code=current_code or None,
+        )
     except DomainError as problem:
         if isinstance(problem, NotAuthenticated | Forbidden):
             raise

@@ -97,7 +97,7 @@ class HandOffThread:
 
     thread_id: str
     reason: str
-    by: str = "agent"  # agent | staff
+    by: str = "agent"  # agent (raises the inbox alert) | staff, or who on staff (a user id / actor)
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,95 @@ def hand_back(
     return reply
 
 
+def hand_back_with_corrections(
+    container: Container,
+    thread_id: str,
+    slots: dict[str, Any],
+    *,
+    by: str = "staff",
+    graph: CompiledGraph | None = None,
+) -> str | None:
+    """Hand the thread back with what staff changed in the agent's booking-so-far (a corrected
+    date, say): the agent resumes from its checkpoint, and its state then holds the corrections,
+    so its next reply goes on from them (a changed date or ZIP is checked again, a changed party
+    priced again). `slots` maps slot names (agent.schema.Slots) to their new values; None clears
+    one. Only the names of the slots that changed are recorded (ThreadSlotsCorrected).
+    Returns (and stores) a reply if resuming produced one."""
+    from graph.turns import config_for, resume
+
+    corrections = corrected_slots(slots)
+    compiled = graph if graph is not None else container.agent().graph()
+    with thread_lock(container, thread_id):
+        context = _context(container, thread_id)
+        config = config_for(context)
+        before = dict(compiled.get_state(config).values.get("slots") or {})
+        changed = tuple(sorted(name for name, value in corrections.items() if before.get(name) != value))
+        container.bus.handle(HandBackThread(thread_id, by, changed))
+        reply = resume(compiled, context)
+        if changed:
+            # After the resume, so the handoff node's own clean-up cannot undo a correction. As the
+            # handoff node: the graph's next step is then the end, and the next message starts a turn.
+            current = dict(compiled.get_state(config).values.get("slots") or {})
+            for name in changed:
+                if corrections[name] is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = corrections[name]
+            compiled.update_state(config, {"slots": current}, as_node="handoff")
+        if reply:
+            container.bus.handle(RecordReply(thread_id, reply, "ai"))
+    return reply
+
+
+def corrected_slots(slots: dict[str, Any]) -> dict[str, Any]:
+    """Staff's corrections as the agent keeps slots: known names only, values of the slot's type,
+    a date as YYYY-MM-DD, a time as HH:MM, a phone in E.164, an email normalised, a 5-digit ZIP.
+    DomainError (naming the slot) otherwise."""
+    from datetime import date, time
+
+    from pydantic import ValidationError
+
+    from agent.schema import Slots
+    from domain.contact import normalize_email
+    from domain.errors import DomainError
+
+    unknown = sorted(set(slots) - set(Slots.model_fields))
+    if unknown:
+        raise DomainError(f"unknown slots: {', '.join(unknown)}", field=unknown[0])
+    try:
+        parsed = Slots.model_validate(slots)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise DomainError(str(first["msg"]), field=str(first["loc"][0]) if first["loc"] else None) from None
+    values = parsed.model_dump()
+    result: dict[str, Any] = {}
+    for name in slots:
+        value = values[name]
+        try:
+            if value is None:
+                pass
+            elif name == "date":
+                value = date.fromisoformat(str(value).strip()).isoformat()
+            elif name == "time":
+                value = time.fromisoformat(str(value).strip()).strftime("%H:%M")
+            elif name == "phone":
+                value = normalize_phone(value, field=name)
+            elif name == "email":
+                value = normalize_email(value, field=name)
+            elif name == "zip":
+                if not (len(value.strip()) == 5 and value.strip().isdigit()):
+                    raise DomainError("must be a 5-digit ZIP code", field=name)
+                value = value.strip()
+            elif name == "reference":
+                value = value.strip().upper()
+            elif isinstance(value, str):
+                value = value.strip() or None
+        except ValueError:  # a date or time that does not parse
+            raise DomainError(f"is not a valid {name}", field=name) from None
+        result[name] = value
+    return result
+
+
 def hand_off(container: Container, thread_id: str, reason: str, *, by: str = "staff") -> dict[str, Any]:
     """Staff take the thread over (human mode). Deliberately not under the thread lock: a takeover
     must not wait for a running turn, it makes that turn's reply be dropped instead."""

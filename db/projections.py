@@ -29,6 +29,7 @@ from domain.events import (
     PaymentLinkResent,
     ReplyRecorded,
     ThreadAssigned,
+    ThreadCustomerLinked,
     ThreadHandedBack,
     ThreadHandedOff,
     ThreadReopened,
@@ -300,6 +301,15 @@ def thread_reopened(conn: Connection, event: DomainEvent, at: datetime) -> None:
     )
 
 
+def thread_customer_linked(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, ThreadCustomerLinked)
+    execute(
+        conn,
+        "UPDATE read.inbox_threads SET customer_id = %s WHERE thread_id = %s",
+        (event.customer_id, event.thread_id),
+    )
+
+
 INBOX_CHANNEL = "hibachi_inbox"
 
 
@@ -320,6 +330,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     ThreadSnoozed: thread_snoozed,
     ThreadResolved: thread_resolved,
     ThreadReopened: thread_reopened,
+    ThreadCustomerLinked: thread_customer_linked,
     LeadCreated: lead_created,
     ConsentUpdated: consent_updated,
     BookingCreated: booking_created,

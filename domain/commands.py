@@ -33,6 +33,7 @@ class CreateBooking:
     source: str  # web | sms | staff | api
     customer: CustomerDetails
     booking: BookingRequest
+    thread_id: str | None = None  # the conversation it was booked in: links the thread to the customer
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,19 @@ class ThreadHandedBack(DomainEvent):
         return self.thread_id
 
 
+@dataclass(frozen=True)
+class ThreadCustomerLinked(DomainEvent):
+    """A thread with no known customer now has one (they booked in it)."""
+
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    customer_id: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
 # The staff inbox. `by` is a staff user's id (or "customer" / "agent"): ids, never names.
 @dataclass(frozen=True)
 class ThreadAssigned(DomainEvent):

@@ -43,6 +43,7 @@ from domain.events import (
     MessageReceived,
     ReplyRecorded,
     ThreadAssigned,
+    ThreadCustomerLinked,
     ThreadHandedBack,
     ThreadHandedOff,
     ThreadNoteAdded,
@@ -225,7 +226,23 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
         [(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}), (NOTIFY_CONFIRMED, message)],
         aggregate_id=booking.id,
     )
+    if cmd.thread_id:
+        _link_thread(uow, ctx, cmd.thread_id, customer.id)
     return booking_view(booking, chef_name=business.chef_name(chef_id))
+
+
+def _link_thread(uow: UnitOfWork, ctx: ServiceContext, thread_id: str, customer_id: str) -> None:
+    """The conversation a booking was made in belongs to its customer from now on (staff find it
+    by their name, it shows in their 360). A thread that is unknown here (a LangGraph Studio run)
+    or already has a customer is left alone."""
+    try:
+        thread = uow.threads.lock(str(uuid.UUID(thread_id)))
+    except ValueError:
+        return
+    if thread is None or thread.customer_id is not None:
+        return
+    thread.customer_id = customer_id
+    _publish_thread(uow, ctx, thread, [ThreadCustomerLinked(thread.id, customer_id)])
 
 
 def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:

@@ -132,6 +132,7 @@ def create_booking(
             upgrades=dict(upgrades or {}),
             notes=notes,
         ),
+        thread_id=caller.thread_id,
     )
     try:
         result = caller.container.bus.handle(command, idempotency_key=idempotency_key)

@@ -9,8 +9,11 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from api.admin.pages import STATIC_DIR
+from api.admin.pages import router as admin_router
 from api.auth.oidc import router as oidc_router
 from api.auth.pages import router as auth_pages_router
 from api.auth.token import router as token_router
@@ -50,6 +53,9 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     app.include_router(auth_pages_router)
     app.include_router(oidc_router)
     app.include_router(token_router)
+    app.include_router(admin_router)
+    # htmx, its SSE extension and the admin stylesheet: public files (the pages that use them are not).
+    app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
 
     @app.get("/healthz", tags=["ops"])
     def healthz(container: ContainerDep) -> Any:

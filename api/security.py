@@ -58,6 +58,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),
+        # htmx and the admin stylesheet (vendored, public code); the admin pages themselves are guarded.
+        ("GET", "/admin/static"),
     }
 )
 

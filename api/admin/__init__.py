@@ -1,0 +1,1 @@
+"""The staff pages under /admin (see api.admin.pages)."""

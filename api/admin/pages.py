@@ -1,0 +1,747 @@
+"""The staff pages under /admin: the inbox, a thread, customer 360, the schedule board, a booking,
+the payments feed. Server-rendered (Jinja2, the one environment `api.auth.pages.templates` shares),
+htmx for partial updates, server-sent events for live changes. Pages read through `services.admin`
+(read models); every action is a command through the bus (or `services.conversations` for take
+over / hand back). No page writes a table.
+
+    GET  /admin                                   the inbox (filters, search; rows live)      inbox:read
+    GET  /admin/inbox/rows                        the inbox's rows only (htmx)                inbox:read
+    GET  /admin/stream                            server-sent events (see api.admin.stream)   inbox:read
+    GET  /admin/threads/{id}                      transcript, notes, slots, composer          inbox:read
+    GET  /admin/threads/{id}/transcript           the transcript only (htmx, live)            inbox:read
+    GET  /admin/threads/{id}/composer             the composer, `?use=suggested` filled       inbox:read
+    POST /admin/threads/{id}/take-over|hand-back|assign|snooze|resolve|reopen|notes|reply  inbox:write
+    GET  /admin/customers/{id}                    customer 360                                inbox:read
+                                                  (contact details decrypted with customers:read, else masked)
+    GET  /admin/schedule?week=YYYY-MM-DD          chefs by day                                schedule:read_own
+                                                  (a chef: their own bookings only; schedule:read: everyone's)
+    GET  /admin/bookings/{reference}              a booking                                   bookings:read
+    POST /admin/bookings/{reference}/reschedule|cancel|resend-link                            bookings:write
+    POST /admin/bookings/{reference}/mark-paid                          bookings:write + payments:read
+    GET  /admin/payments                          the payments feed                           payments:read
+
+Every route also needs admin:access, and a person logged in (a session; a service token is refused):
+`StaffOnly(permission, *also)` is a `Requires`, so the route walk sees it. A browser without a session
+is sent to /login?next=... and one owing its second factor to /login/mfa (the login pages' route
+class); an htmx request gets the same as an `HX-Redirect`, so a partial never swaps a login page in.
+
+Every form posts the session's `csrf_token`; an action answers 303 back to its page, or, for htmx
+(`HX-Request`), the re-rendered part of the page. A refused action (a rule of the business) shows
+its message on the page (422).
+
+Content-Security-Policy for /admin, set here in one place (`ADMIN_HEADERS`): scripts only from this
+origin (`script-src 'self'`: the vendored htmx and its SSE extension in /admin/static), styles only
+from this origin (`style-src 'self'`: /admin/static/admin.css; no inline style attribute anywhere),
+`connect-src 'self'` for htmx requests and the EventSource. htmx is told (its `htmx-config` meta)
+not to inject its indicator `<style>`, not to eval and not to run scripts in swapped content, so
+nothing needs 'unsafe-inline' or a nonce. "Use this" (the suggested reply) re-renders the composer
+from the server instead of filling it with script.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
+from zoneinfo import ZoneInfo
+
+import anyio
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from api.admin import stream as live
+from api.auth.pages import PageRoute, local_path, templates, with_next
+from api.deps import get_container
+from api.security import SESSION_COOKIE, Principal, Requires
+from domain.access import Permission
+from domain.commands import (
+    AddThreadNote,
+    AssignThread,
+    CancelBooking,
+    MarkDepositPaid,
+    ReopenThread,
+    RescheduleBooking,
+    ResendPaymentLink,
+    ResolveThread,
+    SendStaffReply,
+    SnoozeThread,
+)
+from domain.errors import DomainError, Forbidden, NotAuthenticated, SlotUnavailable
+from hibachi.bootstrap import Container
+from services import admin, conversations
+
+P = Permission
+STATIC_DIR = FilePath(__file__).parent / "static"
+
+ADMIN_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+# The booking-so-far fields staff may correct before handing a thread back (agent.schema.Slots).
+CORRECTABLE_SLOTS: tuple[tuple[str, str, str], ...] = (
+    ("date", "Date", "date"),
+    ("time", "Time", "time"),
+    ("party_adults", "Adults", "number"),
+    ("party_kids", "Kids", "number"),
+    ("zip", "ZIP", "text"),
+    ("address", "Address", "text"),
+    ("first_name", "First name", "text"),
+    ("last_name", "Last name", "text"),
+    ("email", "Email", "email"),
+)
+INT_SLOTS = frozenset({"party_adults", "party_kids", "party_total"})
+
+
+class StaffOnly(Requires):
+    """`Requires(permission)` for the staff pages: also admin:access and every permission in `also`,
+    for a person with a session (a service token has no business in a browser page)."""
+
+    def __init__(self, permission: Permission, *also: Permission) -> None:
+        super().__init__(permission)
+        self.also = also
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = await super().__call__(request)
+        for needed in (P.ADMIN_AREA, *self.also):
+            if needed not in principal.permissions:
+                raise Forbidden(f"{principal.role} may not do this (needs {needed.value})")
+        if principal.kind != "user" or principal.session is None:
+            raise Forbidden("these pages are for people who log in")
+        return principal
+
+
+InboxReader = Annotated[Principal, Depends(StaffOnly(P.INBOX_READ))]
+InboxWriter = Annotated[Principal, Depends(StaffOnly(P.INBOX_WRITE))]
+ScheduleReader = Annotated[Principal, Depends(StaffOnly(P.SCHEDULE_READ_OWN))]
+BookingReader = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_READ))]
+BookingWriter = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE))]
+PaymentRecorder = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE, P.PAYMENTS_READ))]
+PaymentsReader = Annotated[Principal, Depends(StaffOnly(P.PAYMENTS_READ))]
+ThreadId = Annotated[uuid.UUID, Path()]
+Reference = Annotated[str, Path(max_length=16)]
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+class AdminRoute(PageRoute):
+    """The login pages' route class (browsers to /login), and for htmx requests an `HX-Redirect`
+    to the same place: htmx sends no `Accept: text/html`, and must not swap a login page in."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def page(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except (NotAuthenticated, Forbidden) as error:
+                if not is_htmx(request):
+                    raise
+                current = urlsplit(request.headers.get("hx-current-url", ""))
+                here = local_path(current.path + (f"?{current.query}" if current.query else "")) or "/admin"
+                if isinstance(error, NotAuthenticated):
+                    target = with_next("/login", here)
+                elif error.field == "mfa":
+                    target = with_next("/login/mfa", here)
+                else:
+                    raise
+                return Response(status_code=401, headers={"HX-Redirect": target, "Cache-Control": "no-store"})
+
+        return page
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], route_class=AdminRoute, include_in_schema=False)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def humanize(delta: timedelta | None) -> str:
+    """A waiting time as people say it: "just now", "4 min", "2 h 5 min", "3 d 4 h"."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if minutes < 1:
+        return "just now"
+    if hours < 1:
+        return f"{minutes} min"
+    if days < 1:
+        rest = minutes % 60
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    rest_hours = hours % 24
+    return f"{days} d {rest_hours} h" if rest_hours else f"{days} d"
+
+
+def usd(cents: Any) -> str:
+    if cents is None or cents == "":
+        return ""
+    amount = Decimal(int(cents)) / 100
+    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+class Page:
+    """What every admin template gets: who is looking, what they may do, the clock, the zone."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        self.request = request
+        self.principal = principal
+        self.container: Container = get_container(request)
+        self.zone = ZoneInfo(self.container.business.timezone)
+        self.now = self.container.clock.now()
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.principal.permissions
+
+    def ago(self, moment: datetime | None) -> str:
+        return humanize(self.now - moment) if moment is not None else ""
+
+    def local(self, moment: datetime | None, fmt: str = "%a %b %-d, %-I:%M %p") -> str:
+        if moment is None:
+            return ""
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        if moment.tzinfo is None:
+            return moment.strftime(fmt)
+        return moment.astimezone(self.zone).strftime(fmt)
+
+    def weekday(self, day: str | date) -> str:
+        return (date.fromisoformat(day) if isinstance(day, str) else day).strftime("%a %b %-d")
+
+    @staticmethod
+    def words(name: str) -> str:
+        """An event's type as words: "BookingRescheduled" -> "booking rescheduled"."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        session = self.principal.session
+        return templates.TemplateResponse(
+            self.request,
+            template,
+            {
+                "business": self.container.business.name,
+                "page": self,
+                "principal": self.principal,
+                "csrf_token": session.csrf_token if session is not None else "",
+                "P": P,
+                "usd": usd,
+                "title": context.pop("title", "Staff"),
+                **context,
+            },
+            status_code=status,
+            headers=ADMIN_HEADERS,
+        )
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return await anyio.to_thread.run_sync(lambda: function(*args, **kwargs))
+
+
+def refusal(error: Exception) -> str | None:
+    """The message of a refusal staff should read on the page, or None when it is not one (re-raised)."""
+    if isinstance(error, NotAuthenticated | Forbidden):
+        return None
+    if isinstance(error, DomainError):
+        return error.message[:1].upper() + error.message[1:]
+    if isinstance(error, SlotUnavailable):
+        options = ", ".join(f"{a.date} {a.slot}" for a in error.alternatives[:3])
+        return error.message + (f" (free: {options})" if options else "")
+    return None
+
+
+# ---------------------------------------------------------------- the inbox
+
+
+def inbox_filter(
+    mine: bool, unassigned: bool, human: bool, handoff: bool, status: str, channel: str, search: str
+) -> admin.InboxFilter:
+    return admin.InboxFilter(
+        mine=mine,
+        unassigned=unassigned,
+        human=human,
+        handoff=handoff,
+        status=status or None,
+        channel=channel or None,
+        search=search.strip() or None,
+    )
+
+
+Flag = Annotated[bool, Query()]
+StatusQuery = Annotated[str, Query(max_length=16, pattern="^(|open|pending|snoozed|resolved)$")]
+ChannelQuery = Annotated[str, Query(max_length=8, pattern="^(|sms|web)$")]
+SearchQuery = Annotated[str, Query(max_length=100)]
+
+
+def _inbox_context(
+    page: Page, mine: bool, unassigned: bool, human: bool, handoff: bool, status: str, channel: str, search: str
+) -> dict[str, Any]:
+    flt = inbox_filter(mine, unassigned, human, handoff, status, channel, search)
+    chosen = {
+        "mine": mine,
+        "unassigned": unassigned,
+        "human": human,
+        "handoff": handoff,
+        "status": status,
+        "channel": channel,
+        "search": search,
+    }
+    query = urlencode({k: ("1" if v is True else v) for k, v in chosen.items() if v})
+    return {"filters": chosen, "query": query, "flt": flt}
+
+
+ALERTS_SHOWN = 5
+NO_FILTER = admin.InboxFilter()
+
+
+async def _rows(page: Page, flt: admin.InboxFilter) -> dict[str, Any]:
+    """The rows, and the handoff alerts shown above them whatever the filter (rows come alerts
+    first, so an unfiltered page holds its own alerts: no second query)."""
+
+    def read() -> dict[str, Any]:
+        rows = admin.inbox(page.container, page.principal.id, flt)
+        if flt == NO_FILTER or flt == admin.InboxFilter(handoff=True):
+            alerts = [row for row in rows if row.handoff_requested]
+        else:
+            alerts = admin.inbox(page.container, page.principal.id, admin.InboxFilter(handoff=True), ALERTS_SHOWN + 1)
+        return {"rows": rows, "alerts": alerts[:ALERTS_SHOWN], "more_alerts": len(alerts) > ALERTS_SHOWN}
+
+    found: dict[str, Any] = await run(read)
+    return found
+
+
+@router.get("", response_class=HTMLResponse)
+async def inbox_page(
+    request: Request,
+    principal: InboxReader,
+    mine: Flag = False,
+    unassigned: Flag = False,
+    human: Flag = False,
+    handoff: Flag = False,
+    status: StatusQuery = "",
+    channel: ChannelQuery = "",
+    search: SearchQuery = "",
+) -> Response:
+    page = Page(request, principal)
+    context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
+    found = await _rows(page, context["flt"])
+    return page.render("inbox.html", title="Inbox", **found, **context)
+
+
+@router.get("/inbox/rows", response_class=HTMLResponse)
+async def inbox_rows(
+    request: Request,
+    principal: InboxReader,
+    mine: Flag = False,
+    unassigned: Flag = False,
+    human: Flag = False,
+    handoff: Flag = False,
+    status: StatusQuery = "",
+    channel: ChannelQuery = "",
+    search: SearchQuery = "",
+) -> Response:
+    page = Page(request, principal)
+    context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
+    found = await _rows(page, context["flt"])
+    response = page.render("inbox_rows.html", title="Inbox", **found, **context)
+    if request.headers.get("hx-trigger") == "filters":  # the filter form changed: the address follows
+        response.headers["HX-Replace-Url"] = "/admin" + (f"?{context['query']}" if context["query"] else "")
+    return response
+
+
+@router.get("/stream")
+async def inbox_stream(request: Request, principal: InboxReader, thread_id: uuid.UUID | None = None) -> Response:
+    container = get_container(request)
+    hub = live.hub_of(request.app.state, container)
+    body = live.events(
+        hub,
+        container,
+        thread_id=str(thread_id) if thread_id else None,
+        session_token=request.cookies.get(SESSION_COOKIE) if principal.session is not None else None,
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# ---------------------------------------------------------------- a thread
+
+
+async def _thread(page: Page, thread_id: str) -> admin.ThreadView:
+    view: admin.ThreadView = await run(admin.thread_view, page.container, thread_id)
+    return view
+
+
+async def _staff(page: Page) -> list[admin.StaffMember]:
+    members: list[admin.StaffMember] = await run(admin.staff_members, page.container)
+    return members
+
+
+async def thread_page(
+    page: Page,
+    thread_id: str,
+    *,
+    partial: bool = False,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    draft: str | None = None,
+) -> HTMLResponse:
+    view = await _thread(page, thread_id)
+    staff = await _staff(page)
+    return page.render(
+        "thread_body.html" if partial else "thread.html",
+        status,
+        title="Conversation",
+        view=view,
+        row=view.row,
+        staff=staff,
+        slot_fields=CORRECTABLE_SLOTS,
+        error=error,
+        notice=notice,
+        draft=draft or "",
+    )
+
+
+@router.get("/threads/{thread_id:uuid}", response_class=HTMLResponse)
+async def thread_detail(
+    request: Request, principal: InboxReader, thread_id: ThreadId, use: Annotated[str, Query(max_length=16)] = ""
+) -> Response:
+    page = Page(request, principal)
+    view_draft = None
+    if use == "suggested":
+        view_draft = (await _thread(page, str(thread_id))).suggested_reply
+    return await thread_page(page, str(thread_id), draft=view_draft)
+
+
+@router.get("/threads/{thread_id:uuid}/transcript", response_class=HTMLResponse)
+async def thread_transcript(request: Request, principal: InboxReader, thread_id: ThreadId) -> Response:
+    page = Page(request, principal)
+    view = await _thread(page, str(thread_id))
+    return page.render("thread_transcript.html", title="Conversation", view=view, row=view.row)
+
+
+@router.get("/threads/{thread_id:uuid}/composer", response_class=HTMLResponse)
+async def thread_composer(
+    request: Request, principal: InboxReader, thread_id: ThreadId, use: Annotated[str, Query(max_length=16)] = ""
+) -> Response:
+    page = Page(request, principal)
+    view = await _thread(page, str(thread_id))
+    draft = view.suggested_reply if use == "suggested" else ""
+    return page.render("thread_composer.html", title="Conversation", view=view, row=view.row, draft=draft or "")
+
+
+async def thread_action(
+    request: Request, principal: Principal, thread_id: uuid.UUID, action: Callable[[Container], Any], done: str
+) -> Response:
+    """Run `action`, then answer: htmx gets the thread's body re-rendered, a browser a 303 back."""
+    page = Page(request, principal)
+    try:
+        await run(action, page.container)
+    except Exception as problem:
+        message = refusal(problem)
+        if message is None:
+            raise
+        return await thread_page(page, str(thread_id), partial=is_htmx(request), status=422, error=message)
+    if is_htmx(request):
+        return await thread_page(page, str(thread_id), partial=True, notice=done)
+    return see_other(f"/admin/threads/{thread_id}")
+
+
+TextField = Annotated[str, Form(max_length=4000)]
+
+
+@router.post("/threads/{thread_id:uuid}/take-over")
+async def take_over(
+    request: Request,
+    principal: InboxWriter,
+    thread_id: ThreadId,
+    reason: Annotated[str, Form(max_length=32)] = "staff took over",
+) -> Response:
+    def act(container: Container) -> None:
+        conversations.hand_off(container, str(thread_id), reason.strip() or "staff took over", by=principal.actor)
+
+    return await thread_action(request, principal, thread_id, act, "You have the conversation; the AI is silent.")
+
+
+@router.post("/threads/{thread_id:uuid}/hand-back")
+async def hand_back(request: Request, principal: InboxWriter, thread_id: ThreadId) -> Response:
+    form = await request.form()
+    corrections: dict[str, Any] = {}
+    for name, _label, _kind in CORRECTABLE_SLOTS:
+        value = form.get(f"slot_{name}")
+        if not isinstance(value, str) or not value.strip():
+            continue
+        value = value.strip()[:300]
+        if name in INT_SLOTS:
+            if not value.isdigit():
+                page = Page(request, principal)
+                return await thread_page(
+                    page, str(thread_id), partial=is_htmx(request), status=422, error=f"{name}: a whole number"
+                )
+            corrections[name] = int(value)
+        else:
+            corrections[name] = value
+
+    def act(container: Container) -> None:
+        conversations.hand_back_with_corrections(container, str(thread_id), corrections, by=principal.actor)
+
+    return await thread_action(request, principal, thread_id, act, "Handed back: the AI has the conversation.")
+
+
+@router.post("/threads/{thread_id:uuid}/assign")
+async def assign(
+    request: Request,
+    principal: InboxWriter,
+    thread_id: ThreadId,
+    assignee: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    if assignee == "me":
+        chosen: str | None = principal.id
+    elif assignee == "":
+        chosen = None
+    else:
+        try:
+            chosen = str(uuid.UUID(assignee))
+        except ValueError:
+            page = Page(request, principal)
+            return await thread_page(page, str(thread_id), partial=is_htmx(request), status=422, error="No such staff")
+
+    def act(container: Container) -> None:
+        container.bus.handle(AssignThread(str(thread_id), chosen, by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, "Assigned." if chosen else "Unassigned.")
+
+
+@router.post("/threads/{thread_id:uuid}/snooze")
+async def snooze(
+    request: Request,
+    principal: InboxWriter,
+    thread_id: ThreadId,
+    until: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    page = Page(request, principal)
+    try:
+        moment = datetime.fromisoformat(until)
+    except ValueError:
+        return await thread_page(
+            page, str(thread_id), partial=is_htmx(request), status=422, error="Choose when the snooze ends."
+        )
+    if moment.tzinfo is None:  # a datetime-local input: the business's wall clock
+        moment = moment.replace(tzinfo=page.zone)
+
+    def act(container: Container) -> None:
+        container.bus.handle(SnoozeThread(str(thread_id), moment, by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, f"Snoozed until {page.local(moment)}.")
+
+
+@router.post("/threads/{thread_id:uuid}/resolve")
+async def resolve(request: Request, principal: InboxWriter, thread_id: ThreadId) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(ResolveThread(str(thread_id), by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, "Resolved.")
+
+
+@router.post("/threads/{thread_id:uuid}/reopen")
+async def reopen(request: Request, principal: InboxWriter, thread_id: ThreadId) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(ReopenThread(str(thread_id), by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, "Reopened.")
+
+
+@router.post("/threads/{thread_id:uuid}/notes")
+async def add_note(request: Request, principal: InboxWriter, thread_id: ThreadId, body: TextField = "") -> Response:
+    if not body.strip():
+        page = Page(request, principal)
+        return await thread_page(page, str(thread_id), partial=is_htmx(request), status=422, error="Write the note.")
+
+    def act(container: Container) -> None:
+        container.bus.handle(AddThreadNote(str(thread_id), body.strip(), by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, "Note added.")
+
+
+@router.post("/threads/{thread_id:uuid}/reply")
+async def reply(
+    request: Request,
+    principal: InboxWriter,
+    thread_id: ThreadId,
+    body: TextField = "",
+    send_as: Annotated[str, Form(max_length=8, pattern="^(me|ai)$")] = "me",
+    take_over: Annotated[str, Form(max_length=1)] = "",
+) -> Response:
+    """`take_over` (the composer of a thread in AI mode sends it): take the thread over, then send;
+    staff never speak while the agent does."""
+    if not body.strip():
+        page = Page(request, principal)
+        return await thread_page(page, str(thread_id), partial=is_htmx(request), status=422, error="Write a message.")
+
+    def act(container: Container) -> None:
+        if take_over:
+            conversations.hand_off(container, str(thread_id), "staff replied", by=principal.actor)
+        container.bus.handle(SendStaffReply(str(thread_id), body.strip(), as_ai=send_as == "ai", by=principal.id))
+
+    return await thread_action(request, principal, thread_id, act, "Sent.")
+
+
+# ---------------------------------------------------------------- customer 360
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+async def customer_page(request: Request, principal: InboxReader, customer_id: uuid.UUID) -> Response:
+    page = Page(request, principal)
+    reveal = page.can(P.CUSTOMERS_READ)
+    customer: dict[str, Any] = await run(admin.customer_360, page.container, str(customer_id), reveal_contact=reveal)
+    return page.render("customer.html", title=str(customer.get("name") or "Customer"), c=customer, reveal=reveal)
+
+
+# ---------------------------------------------------------------- schedule, bookings, payments
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())  # Monday
+
+
+@router.get("/schedule", response_class=HTMLResponse)
+async def schedule_page(
+    request: Request, principal: ScheduleReader, week: Annotated[date | None, Query()] = None
+) -> Response:
+    page = Page(request, principal)
+    chef_only: str | None = None
+    if not page.can(P.SCHEDULE_READ):
+        if principal.chef_id is None:
+            raise Forbidden("a chef sees their own schedule only, and this account is no chef's", field="chef_id")
+        chef_only = principal.chef_id
+    start = week_start(week or page.now.astimezone(page.zone).date())
+    board: dict[str, Any] = await run(admin.schedule_week, page.container, start)
+    if chef_only is not None:  # a chef's board: their row, their bookings, no one else's capacity
+        board["chefs"] = [chef for chef in board["chefs"] if chef["id"] == chef_only]
+        board["grid"] = {chef_only: board["grid"].get(chef_only, {})}
+        board["bookings"] = [b for b in board["bookings"] if b["chef_id"] == chef_only]
+        board["capacity"] = {}
+    return page.render(
+        "schedule.html",
+        title="Schedule",
+        board=board,
+        start=start,
+        previous=start - timedelta(days=7),
+        next=start + timedelta(days=7),
+        chef_only=chef_only,
+    )
+
+
+async def booking_page(page: Page, reference: str, *, status: int = 200, error: str | None = None) -> HTMLResponse:
+    reveal = page.can(P.CUSTOMERS_READ)
+    booking: dict[str, Any] = await run(admin.booking_detail, page.container, reference, reveal_contact=reveal)
+    slots = [slot.strftime("%H:%M") for slot in page.container.business.calendar.slots]
+    return page.render("booking.html", status, title=f"Booking {reference}", b=booking, slots=slots, error=error)
+
+
+@router.get("/bookings/{reference}", response_class=HTMLResponse)
+async def booking_detail(request: Request, principal: BookingReader, reference: Reference) -> Response:
+    return await booking_page(Page(request, principal), reference)
+
+
+async def booking_action(
+    request: Request, principal: Principal, reference: str, action: Callable[[Container], Any]
+) -> Response:
+    page = Page(request, principal)
+    try:
+        await run(action, page.container)
+    except Exception as problem:
+        message = refusal(problem)
+        if message is None:
+            raise
+        return await booking_page(page, reference, status=422, error=message)
+    return see_other(f"/admin/bookings/{reference}")
+
+
+@router.post("/bookings/{reference}/reschedule")
+async def reschedule(
+    request: Request,
+    principal: BookingWriter,
+    reference: Reference,
+    day: Annotated[date, Form(alias="date")],
+    slot: Annotated[str, Form(max_length=5, pattern=r"^\d{2}:\d{2}$")],
+) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(RescheduleBooking(reference, day, slot, source="staff"))
+
+    return await booking_action(request, principal, reference, act)
+
+
+@router.post("/bookings/{reference}/cancel")
+async def cancel(
+    request: Request,
+    principal: BookingWriter,
+    reference: Reference,
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(CancelBooking(reference, reason.strip() or "cancelled by staff", source="staff"))
+
+    return await booking_action(request, principal, reference, act)
+
+
+def cents_of(amount: str) -> int | None:
+    try:
+        value = Decimal(amount.strip().lstrip("$").replace(",", ""))
+    except InvalidOperation:
+        return None
+    if value <= 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
+        return None
+    return int(value * 100)
+
+
+@router.post("/bookings/{reference}/mark-paid")
+async def mark_paid(
+    request: Request,
+    principal: PaymentRecorder,
+    reference: Reference,
+    amount: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    cents = cents_of(amount)
+    if cents is None:
+        return await booking_page(
+            Page(request, principal), reference, status=422, error="The amount received, in dollars (e.g. 150.00)."
+        )
+
+    def act(container: Container) -> None:
+        container.bus.handle(MarkDepositPaid(reference, cents, by=principal.id))
+
+    return await booking_action(request, principal, reference, act)
+
+
+@router.post("/bookings/{reference}/resend-link")
+async def resend_link(request: Request, principal: BookingWriter, reference: Reference) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(ResendPaymentLink(reference, by=principal.id))
+
+    return await booking_action(request, principal, reference, act)
+
+
+@router.get("/payments", response_class=HTMLResponse)
+async def payments_page(request: Request, principal: PaymentsReader) -> Response:
+    page = Page(request, principal)
+    feed: list[dict[str, Any]] = await run(admin.payments_feed, page.container)
+    return page.render("payments.html", title="Payments", feed=feed)

@@ -38,6 +38,7 @@ LOGGING_TARGETS: dict[str, Target] = {
         handlers.NOTIFY_CANCELLED,
         handlers.SEND_SMS,
         handlers.NOTIFY_STAFF_HANDOFF,
+        handlers.NOTIFY_PAYMENT_LINK,
     )
 }
 

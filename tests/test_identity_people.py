@@ -573,7 +573,7 @@ def test_non_ascii_csrf_tokens_and_codes_are_refused_not_500(container: Containe
     api = web.post(
         "/commands/create-booking",
         json={},
-        headers={"X-CSRF-Token": "\u00e9\u00e9".encode("latin-1"), "Idempotency-Key": "k"},
+        headers={b"X-CSRF-Token": "\u00e9\u00e9".encode("latin-1"), b"Idempotency-Key": b"k"},
     )
     assert api.status_code == 403
 

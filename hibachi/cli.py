@@ -90,7 +90,7 @@ def prepare(settings: Settings) -> Container:
 
 def start_background(container: Container, settings: Settings, stop: threading.Event, *, outbox: bool) -> None:
     threading.Thread(
-        target=run_housekeeping, args=(container.uow, container.clock, stop), daemon=True, name="housekeeping"
+        target=run_housekeeping, args=(container, stop), daemon=True, name="housekeeping"
     ).start()
     if outbox:
         threading.Thread(

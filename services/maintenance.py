@@ -1,18 +1,27 @@
-"""Housekeeping that runs beside the app, hourly: expired idempotency keys and login attempts too
-old to throttle anyone are purged."""
+"""Housekeeping that runs beside the app: snoozed threads whose time has come reopen (every minute);
+expired idempotency keys and login attempts too old to throttle anyone are purged (hourly)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from db.tables import message_threads
 from db.uow import UnitOfWork
 from domain.clock import Clock
+from domain.commands import ReopenThread
 from services.identity import purge_login_attempts
+
+if TYPE_CHECKING:
+    from hibachi.bootstrap import Container
 
 log = logging.getLogger(__name__)
 
+WAKE_EVERY_SECONDS = 60.0
 PURGE_EVERY_SECONDS = 3600.0
 
 
@@ -23,15 +32,42 @@ def purge_expired_idempotency_keys(uow_factory: Callable[[], UnitOfWork], clock:
     return purged
 
 
+def wake_snoozed_threads(container: Container) -> int:
+    """Reopen every snoozed thread whose snooze has ended (a ReopenThread command each, by "system",
+    so the inbox sees it live); how many woke."""
+    with container.engine.connect() as conn:
+        due = list(
+            conn.execute(
+                select(message_threads.c.id).where(
+                    message_threads.c.status == "snoozed", message_threads.c.snoozed_until <= container.clock.now()
+                )
+            ).scalars()
+        )
+    for thread_id in due:
+        container.bus.handle(ReopenThread(str(thread_id), "system"))
+    return len(due)
+
+
 def run_housekeeping(
-    uow_factory: Callable[[], UnitOfWork], clock: Clock, stop: threading.Event, every: float = PURGE_EVERY_SECONDS
+    container: Container,
+    stop: threading.Event,
+    every: float = WAKE_EVERY_SECONDS,
+    purge_every: float = PURGE_EVERY_SECONDS,
 ) -> None:
+    next_purge = 0.0
+    waited = 0.0
     while not stop.is_set():
         try:
-            purged = purge_expired_idempotency_keys(uow_factory, clock)
-            attempts = purge_login_attempts(uow_factory, clock)
-            if purged or attempts:
-                log.info("purged %d expired idempotency keys, %d old login attempts", purged, attempts)
+            woke = wake_snoozed_threads(container)
+            if woke:
+                log.info("reopened %d snoozed threads", woke)
+            if waited >= next_purge:
+                purged = purge_expired_idempotency_keys(container.uow, container.clock)
+                attempts = purge_login_attempts(container.uow, container.clock)
+                if purged or attempts:
+                    log.info("purged %d expired idempotency keys, %d old login attempts", purged, attempts)
+                next_purge = waited + purge_every
         except Exception:  # a database restart must not end housekeeping
             log.exception("housekeeping failed; retrying later")
         stop.wait(every)
+        waited += every

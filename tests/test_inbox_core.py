@@ -602,3 +602,21 @@ def _thread_of(container: Container, phone: str) -> str | None:
             {"b": uow.threads.contact_index("sms", phone)},
         ).scalar()
     return str(found) if found else None
+
+
+def test_housekeeping_reopens_a_snoozed_thread_when_its_time_comes(container: Container, clock: Any) -> None:
+    from services.maintenance import wake_snoozed_threads
+
+    me = staff_user(container)
+    thread_id = receive(container, "hi, question about my party")
+    hand_off(container, thread_id, "staff took over", by=f"user:{me}")
+    container.bus.handle(SnoozeThread(thread_id, START + timedelta(hours=2), by=me))
+    clock.advance(timedelta(hours=1))
+    assert wake_snoozed_threads(container) == 0 and row(container, thread_id)["status"] == "snoozed"
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert wake_snoozed_threads(container) == 1
+    assert (row(container, thread_id)["status"], row(container, thread_id)["snoozed_until"]) == ("open", None)
+    assert ("ThreadReopened", {"thread_id": thread_id, "status": "open", "by": "system"}) in events_of(
+        container, thread_id
+    )
+    assert wake_snoozed_threads(container) == 0

@@ -41,6 +41,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/healthz"),
         ("GET", "/chat"),
         ("POST", "/channels/web/messages"),
+        ("GET", "/channels/web/messages"),
         ("POST", "/oauth/token"),
         # The login pages, and the pages a session still owing its second factor may reach (MFA
         # step, enrolment, logout): they check the session cookie and CSRF token themselves.

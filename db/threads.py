@@ -262,6 +262,18 @@ class ThreadRepository:
         ).fetchone()
         return self._message(row) if row else None
 
+    def sent_to(self, channel: str, contact: str, after_seq: int, limit: int = 50) -> list[StoredMessage]:
+        """What the business sent to this channel identity (a web session) after `after_seq`, in order:
+        the latest `limit` of them (a widget opening on a long conversation starts from its end)."""
+        rows = execute(
+            self.conn,
+            f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE direction = 'out' AND seq > %s AND thread_id ="
+            " (SELECT id FROM core.message_threads WHERE channel = %s AND contact_bidx = %s)"
+            " ORDER BY seq DESC LIMIT %s",
+            (after_seq, channel, self.contact_index(channel, contact), limit),
+        ).fetchall()
+        return [self._message(row) for row in reversed(rows)]
+
     def transcript(self, thread_id: str) -> list[StoredMessage]:
         rows = execute(
             self.conn, f"SELECT {MESSAGE_COLUMNS} FROM core.messages WHERE thread_id = %s ORDER BY seq", (thread_id,)

@@ -121,6 +121,7 @@ class Inbound:
     reply: str | None  # the agent's answer to this message; None when it stays silent
     duplicate: bool = False  # the provider's message id was seen before: no turn ran for it now
     mode: str = "ai"  # the thread's mode afterwards
+    reply_seq: int | None = None  # the reply's place in the thread (messages.seq)
 
 
 def handle_inbound(
@@ -140,8 +141,8 @@ def handle_inbound(
     received = container.bus.handle(ReceiveMessage(channel, contact, text, provider, provider_message_id, email)).body
     thread_id, message_id = received["thread_id"], received["message_id"]
     if received["duplicate"]:
-        reply, mode = _reply_and_mode(container, thread_id, message_id)
-        return Inbound(thread_id, message_id, reply, duplicate=True, mode=mode)
+        reply, mode, seq = _reply_and_mode(container, thread_id, message_id)
+        return Inbound(thread_id, message_id, reply, duplicate=True, mode=mode, reply_seq=seq)
     compiled = graph if graph is not None else container.agent().graph()
     phone = normalize_phone(contact) if channel == "sms" else None
     with thread_lock(container, thread_id):
@@ -149,8 +150,8 @@ def handle_inbound(
             waiting = uow.threads.waiting(thread_id, up_to_seq=received["seq"])
         for message in waiting:
             _turn(container, compiled, message, channel, phone, email)
-        reply, mode = _reply_and_mode(container, thread_id, message_id)
-    return Inbound(thread_id, message_id, reply, mode=mode)
+        reply, mode, seq = _reply_and_mode(container, thread_id, message_id)
+    return Inbound(thread_id, message_id, reply, mode=mode, reply_seq=seq)
 
 
 def receive_sms(
@@ -386,8 +387,8 @@ def _mark_handled(container: Container, message_id: str) -> None:
         uow.commit()
 
 
-def _reply_and_mode(container: Container, thread_id: str, message_id: str) -> tuple[str | None, str]:
+def _reply_and_mode(container: Container, thread_id: str, message_id: str) -> tuple[str | None, str, int | None]:
     with container.uow() as uow:
         reply = uow.threads.reply_to(message_id)
         thread = uow.threads.get(thread_id)
-    return (reply.body if reply else None), (thread.mode if thread else "ai")
+    return (reply.body if reply else None), (thread.mode if thread else "ai"), (reply.seq if reply else None)

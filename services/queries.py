@@ -230,6 +230,13 @@ class Queries:
             for row in rows
         ]
 
+    def web_messages(self, session_id: str, after_seq: int) -> list[dict[str, Any]]:
+        """The web widget's poll: what the business sent to this session after `after_seq` (staff
+        replies while they have the conversation, notices), each with its `seq`."""
+        with self.uow_factory() as uow:
+            sent = uow.threads.sent_to("web", session_id, after_seq)
+        return [{"seq": m.seq, "from": m.author, "text": m.body} for m in sent]
+
     def sms_opted_out(self, phone: str) -> bool:
         """True when this number withdrew its SMS consent and has not given it again."""
         with self.uow_factory() as uow:

@@ -397,3 +397,34 @@ def test_a_plain_request_to_stop_texting_opts_out_even_while_staff_have_the_thre
     stop = receive_sms(container, PHONE, "please stop texting me", "rc-p2", graph=agent)
     assert container.queries.sms_opted_out(PHONE)
     assert stop.reply is not None and "unsubscribed" in stop.reply.lower()
+
+
+def test_the_widget_polls_for_what_staff_send_while_they_have_the_conversation(container: Container) -> None:
+    from domain.commands import SendStaffReply
+
+    session = str(uuid.uuid4())
+    staff_id = str(uuid.uuid4())
+    with container.uow() as uow:
+        uow.staff.add(user_id=staff_id, email="sam@example.com", role="staff", password_hash=None, name="Sam")
+        uow.commit()
+    with TestClient(create_app(container)) as client:
+        first = web(client, session, "hi, is dec 12 open?")
+        assert first["reply"] and isinstance(first["reply_seq"], int)
+
+        def poll(after: int) -> list[dict[str, Any]]:
+            got = client.get("/channels/web/messages", params={"session_id": session, "after": after})
+            assert got.status_code == 200, got.text
+            return cast(list[dict[str, Any]], got.json()["messages"])
+
+        assert [m["text"] for m in poll(0)] == [first["reply"]]
+        assert poll(first["reply_seq"]) == []
+        hand_off(container, first["thread_id"], "staff took over", by=f"user:{staff_id}")
+        container.bus.handle(SendStaffReply(first["thread_id"], "Hi, Sam here! Dec 12 works.", False, staff_id))
+        (staff,) = poll(first["reply_seq"])
+        assert (staff["from"], staff["text"]) == ("staff", "Hi, Sam here! Dec 12 works.")
+        assert staff["seq"] > first["reply_seq"]
+        quiet = web(client, session, "great, 12 adults")
+        assert quiet["reply"] is None  # staff have it: no AI reply
+        assert poll(staff["seq"]) == []
+        assert client.get("/channels/web/messages", params={"session_id": str(uuid.uuid4())}).json() == {"messages": []}
+        assert client.get("/channels/web/messages", params={"session_id": "no!"}).status_code == 422

@@ -1,4 +1,5 @@
-"""`POST /channels/web/messages` (the widget's one call) and `GET /chat` (the widget page).
+"""`POST /channels/web/messages` (the widget sends), `GET /channels/web/messages` (the widget polls
+for what staff send while they have the conversation) and `GET /chat` (the widget page).
 
 Public by definition (no auth dependency): a website visitor has no account. The session id is the
 thread's identity; it is a bearer secret only for the conversation it names.
@@ -6,10 +7,12 @@ thread's identity; it is a bearer secret only for the conversation it names.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.channels.schemas import WebMessageIn, WebMessageOut
+from api.channels.schemas import SentMessage, SentMessages, SessionId, WebMessageIn, WebMessageOut
 from api.channels.widget import widget_page
 from api.deps import ContainerDep
 from services.conversations import handle_inbound
@@ -35,8 +38,24 @@ def web_message(body: WebMessageIn, container: ContainerDep) -> WebMessageOut:
         email=body.email,
     )
     return WebMessageOut(
-        thread_id=result.thread_id, message_id=result.message_id, reply=result.reply, duplicate=result.duplicate
+        thread_id=result.thread_id,
+        message_id=result.message_id,
+        reply=result.reply,
+        reply_seq=result.reply_seq,
+        duplicate=result.duplicate,
     )
+
+
+@router.get("/channels/web/messages", response_model=SentMessages)
+def web_sent(
+    container: ContainerDep,
+    session_id: Annotated[SessionId, Query()],
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> SentMessages:
+    """What the business sent to this session after `after` (a `seq`): the widget polls this to show
+    staff replies. An unknown session has none."""
+    sent = container.queries.web_messages(session_id, after)
+    return SentMessages(messages=[SentMessage.model_validate(m) for m in sent])
 
 
 @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)

@@ -35,4 +35,17 @@ class WebMessageOut(BaseModel):
     thread_id: str
     message_id: str
     reply: str | None = Field(description="the agent's answer; null while staff have the conversation")
+    reply_seq: int | None = Field(default=None, description="the reply's place in the conversation (see the poll)")
     duplicate: bool = False
+
+
+class SentMessage(BaseModel):
+    seq: int
+    from_: str = Field(alias="from", description="ai | staff | system")
+    text: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class SentMessages(BaseModel):
+    messages: list[SentMessage]

@@ -1,5 +1,9 @@
 """The embeddable chat widget: one self-contained page (no build step, no external assets). Embed
-it with `<iframe src="https://.../chat" style="width:380px;height:560px;border:0">`."""
+it with `<iframe src="https://.../chat" style="width:380px;height:560px;border:0">`.
+
+Replies to a message come back with it; what staff send while they have the conversation is
+fetched by polling `GET /channels/web/messages?after=<seq>` every 3 seconds while the page is shown
+(each message once: they are told apart by `seq`)."""
 
 from __future__ import annotations
 
@@ -53,6 +57,15 @@ PAGE = """<!doctype html>
   var form = document.getElementById("form");
   var input = document.getElementById("text");
   var send = document.getElementById("send");
+  var seen = {};
+  var lastSeq = 0;
+  var primed = false;  // the first poll only notes what was sent before this page opened
+  function shown(seq) {
+    if (seq == null) { return false; }
+    if (seen[seq]) { return true; }
+    seen[seq] = true;
+    return false;
+  }
   function show(text, cls) {
     var div = document.createElement("div");
     div.className = "msg " + cls;
@@ -84,7 +97,7 @@ PAGE = """<!doctype html>
       if (!result.ok) {
         show((result.data && result.data.error && result.data.error.message) || "Something went wrong.", "note");
       } else if (result.data.reply) {
-        show(result.data.reply, "agent");
+        if (!shown(result.data.reply_seq)) { show(result.data.reply, "agent"); }
       } else {
         show("Thanks, someone from our team will reply here.", "note");
       }
@@ -92,6 +105,21 @@ PAGE = """<!doctype html>
       show("We could not reach the server; please try again.", "note");
     }).then(function () { send.disabled = false; input.focus(); });
   });
+  function poll() {
+    if (document.hidden) { return; }
+    fetch(ENDPOINT + "?session_id=" + encodeURIComponent(session) + "&after=" + lastSeq)
+      .then(function (response) { return response.ok ? response.json() : { messages: [] }; })
+      .then(function (data) {
+        (data.messages || []).forEach(function (m) {
+          lastSeq = Math.max(lastSeq, m.seq);
+          if (!shown(m.seq) && primed) { show(m.text, m.from === "system" ? "note" : "agent"); }
+        });
+        primed = true;
+      })
+      .catch(function () { /* offline for a moment: the next poll catches up */ });
+  }
+  poll();
+  setInterval(poll, 3000);
   input.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
   });

@@ -4,7 +4,9 @@ effect shows on the page, CSRF, escaping of what customers write, and the live s
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -447,3 +449,78 @@ def test_admin_and_login_templates_never_share_a_name() -> None:
 def test_htmx_is_served_from_this_origin(client: TestClient) -> None:
     for name in ("htmx-2.0.11.min.js", "htmx-ext-sse-2.2.4.js", "admin.css"):
         assert client.get(f"/admin/static/{name}").status_code == 200, name
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def chromium_path() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs playwright and Debian's chromium")
+def test_the_pages_work_in_a_browser_under_their_csp(live_server: str, container: Container, tmp_path: Path) -> None:
+    """htmx, its SSE extension and the pages under the strict CSP, in Chromium: rows arrive live, a
+    handoff raises its banner, the filters replace the address, take over / reply / note / hand back
+    swap the thread in place, the transcript follows the customer; no console error (no CSP refusal).
+    Screenshots go to $ADMIN_SCREENSHOTS (CI artifacts) or the test's tmp dir."""
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("ADMIN_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    member = login(container)
+    first = customer_writes(container, "Hi! <b>party</b> of 12 on Dec 12?", phone="+19165550111")
+    reference = container.bus.handle(create_booking_cmd(day="2026-12-12", slot="18:00")).body["reference"]
+    with container.engine.connect() as conn:
+        customer_id = conn.execute(text("SELECT customer_id::text FROM core.bookings")).scalar_one()
+    console: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        context.add_cookies([{"name": SESSION_COOKIE, "value": member.cookie, "url": live_server}])
+        page = context.new_page()
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        page.goto(f"{live_server}/admin")
+        page.wait_for_selector(f"tr[data-thread='{first}']")
+        page.wait_for_timeout(300)  # the EventSource is open
+
+        second = customer_writes(container, "second customer here", phone="+19165550112")
+        page.wait_for_selector(f"tr[data-thread='{second}']", timeout=5000)
+        container.bus.handle(HandOffThread(second, "large_party", "agent"))
+        page.wait_for_selector("text=Handoff requested: large_party", timeout=5000)
+        page.screenshot(path=shots / "inbox.png", full_page=True)
+        page.check("input[name=human]")
+        page.wait_for_url("**/admin?human=1", timeout=5000)
+        page.wait_for_selector(f"tr[data-thread='{first}']", state="detached", timeout=5000)
+
+        page.goto(f"{live_server}/admin/threads/{first}")
+        page.click("text=Take over")
+        page.wait_for_selector("text=Human mode", timeout=5000)
+        page.fill("#reply-body", "Hello from Sam")
+        page.click("button[value=me]")
+        page.wait_for_selector("text=Hello from Sam", timeout=5000)
+        customer_writes(container, "thanks, one more question", phone="+19165550111")
+        page.wait_for_selector("text=thanks, one more question", timeout=5000)
+        page.fill("#note", "VIP customer")
+        page.click("text=Add note")
+        page.wait_for_selector("text=VIP customer", timeout=5000)
+        page.screenshot(path=shots / "thread.png", full_page=True)
+        page.fill("#slot_date", "2026-12-13")
+        page.click("text=Hand back to AI")
+        page.wait_for_selector("text=AI mode", timeout=10000)
+        assert page.locator(".slots dd", has_text="2026-12-13").count() == 1
+
+        for name, path in (
+            ("customer", f"/admin/customers/{customer_id}"),
+            ("schedule", "/admin/schedule?week=2026-12-07"),
+            ("booking", f"/admin/bookings/{reference}"),
+            ("payments", "/admin/payments"),
+        ):
+            page.goto(live_server + path)
+            page.screenshot(path=shots / f"{name}.png", full_page=True)
+        browser.close()
+    assert [line for line in console if line.startswith("error")] == []

@@ -389,11 +389,6 @@ async def _thread(page: Page, thread_id: str) -> admin.ThreadView:
     return view
 
 
-async def _staff(page: Page) -> list[admin.StaffMember]:
-    members: list[admin.StaffMember] = await run(admin.staff_members, page.container)
-    return members
-
-
 async def thread_page(
     page: Page,
     thread_id: str,
@@ -402,10 +397,16 @@ async def thread_page(
     status: int = 200,
     error: str | None = None,
     notice: str | None = None,
-    draft: str | None = None,
+    use_suggested: bool = False,
 ) -> HTMLResponse:
-    view = await _thread(page, thread_id)
-    staff = await _staff(page)
+    """The thread page (or, `partial`, its body for htmx); `use_suggested` fills the composer with
+    the agent's suggested reply (the "Use this" link without script)."""
+
+    def read() -> tuple[admin.ThreadView, list[admin.StaffMember]]:
+        return admin.thread_view(page.container, thread_id), admin.staff_members(page.container)
+
+    view, staff = await run(read)
+    draft = view.suggested_reply if use_suggested else None
     return page.render(
         "thread_body.html" if partial else "thread.html",
         status,
@@ -424,11 +425,7 @@ async def thread_page(
 async def thread_detail(
     request: Request, principal: InboxReader, thread_id: ThreadId, use: Annotated[str, Query(max_length=16)] = ""
 ) -> Response:
-    page = Page(request, principal)
-    view_draft = None
-    if use == "suggested":
-        view_draft = (await _thread(page, str(thread_id))).suggested_reply
-    return await thread_page(page, str(thread_id), draft=view_draft)
+    return await thread_page(Page(request, principal), str(thread_id), use_suggested=use == "suggested")
 
 
 @router.get("/threads/{thread_id:uuid}/transcript", response_class=HTMLResponse)

@@ -192,8 +192,12 @@ def test_a_handoff_the_agent_asks_for_raises_an_alert(client: TestClient, contai
     page = client.get("/admin")
     assert "Handoff requested: large_party" in page.text
     assert 'class="badge handoff"' in page.text and ">Human<" in page.text
-    only = client.get("/admin/inbox/rows", params={"handoff": "1"}, headers=HTMX)
-    assert thread_id in only.text
+    only = client.get("/admin/inbox/rows", params={"handoff": "1"}, headers=HTMX | {"HX-Trigger": "filters"})
+    assert thread_id in only.text and 'id="alerts"' not in only.text  # a filter change leaves the alerts be
+    # A live refresh (the rows' own element triggers it) brings the alerts along, out of band, whatever the filter.
+    live = client.get("/admin/inbox/rows", params={"channel": "web"}, headers=HTMX | {"HX-Trigger": "rows"})
+    assert thread_id not in live.text.split('<table class="inbox">')[1]
+    assert 'hx-swap-oob="true"' in live.text and "Handoff requested: large_party" in live.text
     thread = client.get(f"/admin/threads/{thread_id}")
     assert "Handoff requested: large_party" in thread.text
 

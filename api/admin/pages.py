@@ -309,13 +309,15 @@ ALERTS_SHOWN = 5
 NO_FILTER = admin.InboxFilter()
 
 
-async def _rows(page: Page, flt: admin.InboxFilter) -> dict[str, Any]:
-    """The rows, and the handoff alerts shown above them whatever the filter (rows come alerts
-    first, so an unfiltered page holds its own alerts: no second query)."""
+async def _rows(page: Page, flt: admin.InboxFilter, *, with_alerts: bool) -> dict[str, Any]:
+    """The rows, and (`with_alerts`) the handoff alerts shown above them whatever the filter. Rows
+    come alerts first, so an unfiltered page holds its own alerts: no second read then."""
 
     def read() -> dict[str, Any]:
         rows = admin.inbox(page.container, page.principal.id, flt)
-        if flt == NO_FILTER or flt == admin.InboxFilter(handoff=True):
+        if not with_alerts:
+            return {"rows": rows, "alerts": None, "more_alerts": False}
+        if flt in (NO_FILTER, admin.InboxFilter(handoff=True)):
             alerts = [row for row in rows if row.handoff_requested]
         else:
             alerts = admin.inbox(page.container, page.principal.id, admin.InboxFilter(handoff=True), ALERTS_SHOWN + 1)
@@ -339,7 +341,7 @@ async def inbox_page(
 ) -> Response:
     page = Page(request, principal)
     context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
-    found = await _rows(page, context["flt"])
+    found = await _rows(page, context["flt"], with_alerts=True)
     return page.render("inbox.html", title="Inbox", **found, **context)
 
 
@@ -357,7 +359,9 @@ async def inbox_rows(
 ) -> Response:
     page = Page(request, principal)
     context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
-    found = await _rows(page, context["flt"])
+    # The alerts change with the inbox, not with the filter: a live refresh (triggered by the rows'
+    # own element) re-reads them (swapped out of band); a filter change or search leaves them be.
+    found = await _rows(page, context["flt"], with_alerts=request.headers.get("hx-trigger") == "rows")
     response = page.render("inbox_rows.html", title="Inbox", **found, **context)
     if request.headers.get("hx-trigger") == "filters":  # the filter form changed: the address follows
         response.headers["HX-Replace-Url"] = "/admin" + (f"?{context['query']}" if context["query"] else "")

@@ -33,8 +33,9 @@ Content-Security-Policy for /admin, set here in one place (`ADMIN_HEADERS`): scr
 origin (`script-src 'self'`: the vendored htmx and its SSE extension in /admin/static), styles only
 from this origin (`style-src 'self'`: /admin/static/admin.css; no inline style attribute anywhere),
 `connect-src 'self'` for htmx requests and the EventSource. htmx is told (its `htmx-config` meta)
-not to inject its indicator `<style>`, not to eval and not to run scripts in swapped content, so
-nothing needs 'unsafe-inline' or a nonce. "Use this" (the suggested reply) re-renders the composer
+not to inject its indicator `<style>`, not to carry `style` attributes over while settling a swap,
+not to eval and not to run scripts in swapped content, so nothing needs 'unsafe-inline' or a nonce
+(a browser test checks the console stays free of CSP refusals). "Use this" (the suggested reply) re-renders the composer
 from the server instead of filling it with script.
 """
 

@@ -4,9 +4,7 @@ effect shows on the page, CSRF, escaping of what customers write, and the live s
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from domain.access import Role
 from domain.commands import HandOffThread, ReceiveMessage
 from hibachi.bootstrap import Container
 from tests.factories import create_booking_cmd
+from tests.test_browser_e2e import ARTIFACTS, CHROMIUM
 
 PHONE = "+19165550177"
 HTMX = {"HX-Request": "true"}
@@ -459,11 +458,7 @@ def test_htmx_is_served_from_this_origin(client: TestClient) -> None:
 
 
 def chromium_path() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return None
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return CHROMIUM if Path(CHROMIUM).exists() else None
 
 
 @pytest.mark.skipif(chromium_path() is None, reason="needs playwright and Debian's chromium")
@@ -471,10 +466,10 @@ def test_the_pages_work_in_a_browser_under_their_csp(live_server: str, container
     """htmx, its SSE extension and the pages under the strict CSP, in Chromium: rows arrive live, a
     handoff raises its banner, the filters replace the address, take over / reply / note / hand back
     swap the thread in place, the transcript follows the customer; no console error (no CSP refusal).
-    Screenshots go to $ADMIN_SCREENSHOTS (CI artifacts) or the test's tmp dir."""
+    Screenshots go beside the end-to-end test's, under .data/artifacts/browser/admin."""
     from playwright.sync_api import sync_playwright
 
-    shots = Path(os.environ.get("ADMIN_SCREENSHOTS") or tmp_path)
+    shots = ARTIFACTS / "admin"
     shots.mkdir(parents=True, exist_ok=True)
     member = login(container)
     first = customer_writes(container, "Hi! <b>party</b> of 12 on Dec 12?", phone="+19165550111")

@@ -108,7 +108,18 @@ def cmd_run(settings: Settings) -> None:
     stop = threading.Event()
     start_background(container, settings, stop, outbox=settings.run_outbox_in_process)
     base = f"http://{settings.host}:{settings.port}"
-    print(f"\n  API       {base}/\n  OpenAPI   {base}/docs\n  Health    {base}/healthz\n", flush=True)
+    print(
+        f"\n  API       {base}/\n  OpenAPI   {base}/docs\n  Chat      {base}/chat\n  Staff     {base}/admin\n"
+        f"  Health    {base}/healthz\n",
+        flush=True,
+    )
+    with container.uow() as uow:
+        if uow.staff.count() == 0:
+            print(
+                "  No staff account yet: make one with\n"
+                "    .venv/bin/hibachi user create --email you@example.com --role owner\n",
+                flush=True,
+            )
     try:
         if settings.web_workers > 1:
             # Worker processes wire themselves from the environment: hand them the resolved database.

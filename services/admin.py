@@ -104,16 +104,17 @@ INBOX_COLUMNS = (
 INBOX_ORDER = " ORDER BY i.handoff_requested DESC, i.waiting_since ASC NULLS LAST, i.last_message_at DESC NULLS LAST"
 
 
-def inbox(container: Container, viewer_id: str, flt: InboxFilter, limit: int = 50) -> list[InboxRow]:
-    """One page of the inbox: threads asking for a person first, then those waiting longest, then
-    the most recent. Previews, names and assignees are read for the page's rows only."""
+def inbox(container: Container, viewer_id: str, flt: InboxFilter, limit: int = 50, offset: int = 0) -> list[InboxRow]:
+    """One page of the inbox (`limit` rows after skipping `offset`): threads asking for a person
+    first, then those waiting longest, then the most recent. Previews, names and assignees are read
+    for the page's rows only."""
     if flt.status is not None and flt.status not in STATUSES:
         raise DomainError(f"must be one of {', '.join(STATUSES)}", field="status")
     if flt.channel is not None and flt.channel not in CHANNELS:
         raise DomainError(f"must be one of {', '.join(CHANNELS)}", field="channel")
     limit = max(1, min(limit, 500))
     where: list[LiteralString] = []
-    params: dict[str, Any] = {"limit": limit}
+    params: dict[str, Any] = {"limit": limit, "offset": max(0, min(offset, 100_000))}
     if flt.mine:
         where.append("i.assignee_id = %(viewer)s::uuid")
         params["viewer"] = _uuid_or_none(viewer_id)
@@ -139,7 +140,12 @@ def inbox(container: Container, viewer_id: str, flt: InboxFilter, limit: int = 5
         clause: LiteralString = (" WHERE " + " AND ".join(where)) if where else ""
         rows = execute(
             uow.conn,
-            "SELECT " + INBOX_COLUMNS + " FROM read.inbox_threads i" + clause + INBOX_ORDER + " LIMIT %(limit)s",
+            "SELECT "
+            + INBOX_COLUMNS
+            + " FROM read.inbox_threads i"
+            + clause
+            + INBOX_ORDER
+            + " LIMIT %(limit)s OFFSET %(offset)s",
             params,
         ).fetchall()
         return _inbox_rows(uow, rows)
@@ -256,12 +262,8 @@ def _customer_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
 
 
 def _staff_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
-    names = {}
-    for user_id in ids:
-        user = uow.staff.get(user_id)
-        if user is not None:
-            names[user_id] = user.name or user.email
-    return names
+    valid = [user_id for user_id in ids if _uuid_or_none(user_id)]
+    return {user.id: user.name or user.email for user in uow.staff.many(valid)}
 
 
 @dataclass(frozen=True)
@@ -277,13 +279,8 @@ ASSIGNABLE_ROLES = ("owner", "admin", "staff")
 def staff_members(container: Container) -> list[StaffMember]:
     """Who a thread can be assigned to: active owners, admins and staff, by name."""
     with container.uow() as uow:
-        rows = execute(
-            uow.conn,
-            "SELECT id FROM identity.staff_users WHERE active AND role = ANY(%s)",
-            (list(ASSIGNABLE_ROLES),),
-        ).fetchall()
-        users = [uow.staff.get(str(r.id)) for r in rows]
-    members = [StaffMember(u.id, u.name or u.email, u.role) for u in users if u is not None]
+        users = uow.staff.active_in_roles(ASSIGNABLE_ROLES)
+    members = [StaffMember(u.id, u.name or u.email, u.role) for u in users]
     return sorted(members, key=lambda m: m.name.lower())
 
 

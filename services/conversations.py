@@ -232,6 +232,9 @@ def hand_back_with_corrections(
     return reply
 
 
+MAX_CORRECTED_GUESTS = 1000
+
+
 def corrected_slots(slots: dict[str, Any]) -> dict[str, Any]:
     """Staff's corrections as the agent keeps slots: known names only, values of the slot's type,
     a date as YYYY-MM-DD, a time as HH:MM, a phone in E.164, an email normalised, a 5-digit ZIP.
@@ -247,6 +250,10 @@ def corrected_slots(slots: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(slots) - set(Slots.model_fields))
     if unknown:
         raise DomainError(f"unknown slots: {', '.join(unknown)}", field=unknown[0])
+    for name in ("party_total", "party_adults", "party_kids"):
+        count = slots.get(name)
+        if isinstance(count, int) and not 0 <= count <= MAX_CORRECTED_GUESTS:
+            raise DomainError(f"must be 0 to {MAX_CORRECTED_GUESTS}", field=name)
     try:
         parsed = Slots.model_validate(slots)
     except ValidationError as error:

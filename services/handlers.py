@@ -496,6 +496,7 @@ def _slot_names(names: tuple[str, ...]) -> list[str]:
 
 # ---------------------------------------------------------------- the staff inbox
 MAX_NOTE = 4000
+MAX_SNOOZE = timedelta(days=365)  # a snooze is a reminder, not an archive
 
 
 def _thread_state(thread: ThreadRecord, **extra: Any) -> dict[str, Any]:
@@ -534,6 +535,8 @@ def snooze_thread(cmd: SnoozeThread, uow: UnitOfWork, ctx: ServiceContext) -> di
         raise DomainError("must include a time zone", field="until")
     if cmd.until <= ctx.clock.now():
         raise DomainError("must be in the future", field="until")
+    if cmd.until > ctx.clock.now() + MAX_SNOOZE:
+        raise DomainError(f"must be within {MAX_SNOOZE.days} days", field="until")
     thread = _locked_thread(uow, cmd.thread_id)
     thread.status, thread.snoozed_until = "snoozed", cmd.until
     _publish_thread(uow, ctx, thread, [ThreadSnoozed(thread.id, cmd.until.isoformat(), cmd.by)])

@@ -523,3 +523,45 @@ def test_the_pages_work_in_a_browser_under_their_csp(live_server: str, container
             page.screenshot(path=shots / f"{name}.png", full_page=True)
         browser.close()
     assert [line for line in console if line.startswith("error")] == []
+
+
+def test_the_inbox_pages_through_every_thread(container: Container, client: TestClient, staff: Staff) -> None:
+    threads = {customer_writes(container, f"hello {n}", phone=f"+1916555{n:04d}") for n in range(53)}
+    first = client.get("/admin")
+    assert first.status_code == 200
+    shown = set(re.findall(r'data-thread="([0-9a-f-]{36})"', first.text))
+    assert len(shown) == 50 and "Older →" in first.text and "← Newer" not in first.text
+    second = client.get("/admin", params={"page": 1})
+    rest = set(re.findall(r'data-thread="([0-9a-f-]{36})"', second.text))
+    assert len(rest) == 3 and shown | rest == threads and "← Newer" in second.text and "Older →" not in second.text
+    # a live refresh keeps the page shown; a filter change starts from the first
+    live = client.get("/admin/inbox/rows", params={"page": 1}, headers={"HX-Request": "true", "HX-Trigger": "rows"})
+    assert set(re.findall(r'data-thread="([0-9a-f-]{36})"', live.text)) == rest
+    refilter = client.get(
+        "/admin/inbox/rows",
+        params={"page": 1, "channel": "sms"},
+        headers={"HX-Request": "true", "HX-Trigger": "filters"},
+    )
+    assert len(set(re.findall(r'data-thread="([0-9a-f-]{36})"', refilter.text))) == 50
+    assert client.get("/admin", params={"page": -1}).status_code == 422
+
+
+def test_odd_input_to_admin_actions_is_refused_not_a_500(
+    container: Container, client: TestClient, staff: Staff, booked: dict[str, Any]
+) -> None:
+    thread_id = customer_writes(container, "hi")
+    headers = {"X-CSRF-Token": staff.csrf}
+    far = client.post(f"/admin/threads/{thread_id}/snooze", data={"until": "9999-12-31T23:59"}, headers=headers)
+    assert far.status_code == 422
+    assert client.get("/admin").status_code == 200
+    for adults in ("²", "99999999999999999999999", "1001"):
+        client.post(f"/admin/threads/{thread_id}/take-over", headers=headers)
+        refused = client.post(
+            f"/admin/threads/{thread_id}/hand-back", data={"slot_party_adults": adults}, headers=headers
+        )
+        assert refused.status_code == 422, (adults, refused.status_code)
+    for amount in ("NaN", "sNaN", "Infinity", "-5", "1e9"):
+        paid = client.post(f"/admin/bookings/{booked['reference']}/mark-paid", data={"amount": amount}, headers=headers)
+        assert paid.status_code == 422, amount
+    for week in ("9999-12-31", "0001-01-01"):
+        assert client.get("/admin/schedule", params={"week": week}).status_code == 422, week

@@ -307,22 +307,26 @@ def _inbox_context(
 
 
 ALERTS_SHOWN = 5
+PAGE_SIZE = 50
+PageNo = Annotated[int, Query(alias="page", ge=0, le=2000)]
 NO_FILTER = admin.InboxFilter()
 
 
-async def _rows(page: Page, flt: admin.InboxFilter, *, with_alerts: bool) -> dict[str, Any]:
-    """The rows, and (`with_alerts`) the handoff alerts shown above them whatever the filter. Rows
-    come alerts first, so an unfiltered page holds its own alerts: no second read then."""
+async def _rows(page: Page, flt: admin.InboxFilter, *, with_alerts: bool, page_no: int = 0) -> dict[str, Any]:
+    """Page `page_no` of the rows (PAGE_SIZE each; `more` when older ones follow), and
+    (`with_alerts`) the handoff alerts shown above them whatever the filter. Rows come alerts first,
+    so an unfiltered first page holds its own alerts: no second read then."""
 
     def read() -> dict[str, Any]:
-        rows = admin.inbox(page.container, page.principal.id, flt)
+        found = admin.inbox(page.container, page.principal.id, flt, PAGE_SIZE + 1, page_no * PAGE_SIZE)
+        rows, paging = found[:PAGE_SIZE], {"page_no": page_no, "more": len(found) > PAGE_SIZE}
         if not with_alerts:
-            return {"rows": rows, "alerts": None, "more_alerts": False}
-        if flt in (NO_FILTER, admin.InboxFilter(handoff=True)):
+            return {"rows": rows, "alerts": None, "more_alerts": False, **paging}
+        if page_no == 0 and flt in (NO_FILTER, admin.InboxFilter(handoff=True)):
             alerts = [row for row in rows if row.handoff_requested]
         else:
             alerts = admin.inbox(page.container, page.principal.id, admin.InboxFilter(handoff=True), ALERTS_SHOWN + 1)
-        return {"rows": rows, "alerts": alerts[:ALERTS_SHOWN], "more_alerts": len(alerts) > ALERTS_SHOWN}
+        return {"rows": rows, "alerts": alerts[:ALERTS_SHOWN], "more_alerts": len(alerts) > ALERTS_SHOWN, **paging}
 
     found: dict[str, Any] = await run(read)
     return found
@@ -339,10 +343,11 @@ async def inbox_page(
     status: StatusQuery = "",
     channel: ChannelQuery = "",
     search: SearchQuery = "",
+    page_no: PageNo = 0,
 ) -> Response:
     page = Page(request, principal)
     context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
-    found = await _rows(page, context["flt"], with_alerts=True)
+    found = await _rows(page, context["flt"], with_alerts=True, page_no=page_no)
     return page.render("inbox.html", title="Inbox", **found, **context)
 
 
@@ -357,12 +362,15 @@ async def inbox_rows(
     status: StatusQuery = "",
     channel: ChannelQuery = "",
     search: SearchQuery = "",
+    page_no: PageNo = 0,
 ) -> Response:
     page = Page(request, principal)
     context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
+    # A filter change starts again from the first page; a live refresh keeps the page shown.
+    page_no = 0 if request.headers.get("hx-trigger") == "filters" else page_no
     # The alerts change with the inbox, not with the filter: a live refresh (triggered by the rows'
     # own element) re-reads them (swapped out of band); a filter change or search leaves them be.
-    found = await _rows(page, context["flt"], with_alerts=request.headers.get("hx-trigger") == "rows")
+    found = await _rows(page, context["flt"], with_alerts=request.headers.get("hx-trigger") == "rows", page_no=page_no)
     response = page.render("inbox_rows.html", title="Inbox", **found, **context)
     if request.headers.get("hx-trigger") == "filters":  # the filter form changed: the address follows
         response.headers["HX-Replace-Url"] = "/admin" + (f"?{context['query']}" if context["query"] else "")
@@ -493,7 +501,7 @@ async def hand_back(request: Request, principal: InboxWriter, thread_id: ThreadI
             continue
         value = value.strip()[:300]
         if name in INT_SLOTS:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit() and len(value) <= 4):
                 page = Page(request, principal)
                 return await thread_page(
                     page, str(thread_id), partial=is_htmx(request), status=422, error=f"{name}: a whole number"
@@ -634,7 +642,10 @@ async def schedule_page(
         if principal.chef_id is None:
             raise Forbidden("a chef sees their own schedule only, and this account is no chef's", field="chef_id")
         chef_only = principal.chef_id
-    start = week_start(week or page.now.astimezone(page.zone).date())
+    today = page.now.astimezone(page.zone).date()
+    if week is not None and abs((week - today).days) > MAX_SCHEDULE_REACH_DAYS:
+        raise DomainError(f"must be within {MAX_SCHEDULE_REACH_DAYS // 365} years of today", field="week")
+    start = week_start(week or today)
     board: dict[str, Any] = await run(admin.schedule_week, page.container, start)
     if chef_only is not None:  # a chef's board: their row, their bookings, no one else's capacity
         board["chefs"] = [chef for chef in board["chefs"] if chef["id"] == chef_only]
@@ -705,12 +716,16 @@ async def cancel(
     return await booking_action(request, principal, reference, act)
 
 
+MAX_SCHEDULE_REACH_DAYS = 5 * 365
+MAX_PAYMENT = Decimal(1_000_000)  # dollars; more is a typo
+
+
 def cents_of(amount: str) -> int | None:
     try:
         value = Decimal(amount.strip().lstrip("$").replace(",", ""))
     except InvalidOperation:
         return None
-    if value <= 0 or value.as_tuple().exponent < -2:  # type: ignore[operator]
+    if not value.is_finite() or value <= 0 or value > MAX_PAYMENT or value.as_tuple().exponent < -2:  # type: ignore[operator]
         return None
     return int(value * 100)
 

@@ -339,12 +339,28 @@ def _turn(
         # still tells the customer someone will follow up: that notice goes out as a system message.
         # Any other reply is the agent's, and a staff takeover during the turn makes RecordReply refuse it.
         author = "system" if waiting is not None else "ai"
-        container.bus.handle(RecordReply(message.thread_id, reply, author, in_reply_to=message.id))
+        recorded = container.bus.handle(RecordReply(message.thread_id, reply, author, in_reply_to=message.id))
+        if recorded.body.get("stored") is False:
+            _forget_unsent_reply(compiled, context)
     else:
         _mark_handled(container, message.id)
     if waiting is not None:
         # Normally a no-op (the tool handed off); here in case the tool could not reach the bus.
         container.bus.handle(HandOffThread(message.thread_id, str(waiting.get("reason") or "agent"), "agent"))
+
+
+def _forget_unsent_reply(compiled: CompiledGraph, context: Any) -> None:
+    """Staff took the thread over while the agent was answering, and its reply was never sent: take
+    it out of the agent's checkpoint too, so that after a hand back the agent does not go on as if
+    the customer had read it (the question it asked is dropped with it)."""
+    from langchain_core.messages import AIMessage, RemoveMessage
+
+    from graph.turns import config_for
+
+    config = config_for(context)
+    messages = compiled.get_state(config).values.get("messages") or []
+    if messages and isinstance(messages[-1], AIMessage) and messages[-1].id:
+        compiled.update_state(config, {"messages": [RemoveMessage(id=messages[-1].id)], "pending": None})
 
 
 def _carrier_keyword(container: Container, message: StoredMessage, phone: str, opted_out: bool) -> bool:

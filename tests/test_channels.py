@@ -23,6 +23,7 @@ from db.embedded import drop_database, ensure_database
 from db.engine import sqlalchemy_url
 from db.threads import StoredMessage
 from graph.checkpoint import CompiledGraph
+from graph.context import Context
 from graph.turns import config_for
 from hibachi.bootstrap import Container
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT
@@ -244,6 +245,12 @@ def test_a_takeover_during_a_running_turn_wins(container: Container, agent: Any)
     with container.engine.connect() as conn:
         sends = conn.execute(text("SELECT count(*) FROM events.outbox WHERE target = 'sms.send_message'")).scalar()
     assert sends == 1  # only the first reply was ever sent
+    # The agent's checkpoint forgets the reply that was never sent (and the question it asked), so
+    # after a hand back it does not go on as if the customer had read it.
+    values = agent.get_state(config_for(Context(container, first.thread_id, "sms", customer_phone=PHONE))).values
+    ai_said = [m.text for m in values["messages"] if isinstance(m, AIMessage)]
+    assert ai_said == [messages[1].body] and values.get("pending") is None
+    assert thread_slots(container, first.thread_id, graph=agent)["date"] == "2026-12-12"  # what it heard stays
 
 
 # ---------------------------------------------------------------- order under the thread lock

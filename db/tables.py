@@ -314,6 +314,108 @@ payment_events = Table(
     schema="integra",
 )
 
+payment_links = Table(
+    # Hosted checkout sessions (Stripe) for a booking's deposit: the link the customer pays through.
+    "payment_links",
+    metadata,
+    _id(),
+    Column("booking_id", UUID(as_uuid=False), ForeignKey("core.bookings.id"), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(255), nullable=False),  # the checkout session id
+    Column("url", Text, nullable=False),
+    Column("amount_cents", Integer, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'open'")),  # open | paid | expired
+    Column("expires_at", DateTime(timezone=True)),
+    Column("outbox_id", UUID(as_uuid=False)),  # the outbox row that made it (its idempotency key)
+    _created(),
+    UniqueConstraint("provider", "provider_id", name="uq_payment_links_provider_id"),
+    schema="integra",
+)
+Index("ix_payment_links_booking", payment_links.c.booking_id)
+
+webhook_events = Table(
+    # Every provider webhook event seen, by the provider's event id: a repeat is acknowledged, not redone.
+    "webhook_events",
+    metadata,
+    Column("provider", String(16), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("processed_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("provider", "event_id"),
+    schema="integra",
+)
+
+bank_items = Table(
+    # A linked bank connection (a Plaid item): its access token (encrypted) and the sync cursor.
+    "bank_items",
+    metadata,
+    Column("item_id", String(255), primary_key=True),
+    Column("provider", String(16), nullable=False, server_default=text("'plaid'")),
+    Column("access_token_enc", LargeBinary, nullable=False),
+    Column("cursor", Text),
+    Column("synced_at", DateTime(timezone=True)),
+    _created(),
+    schema="integra",
+)
+
+bank_transactions = Table(
+    # Bank transactions as the provider reports them (credits are what matter); the payer's name and
+    # the memo are personal: encrypted.
+    "bank_transactions",
+    metadata,
+    _id(),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(255), nullable=False),  # the transaction id
+    Column("item_id", String(255)),
+    Column("account_id", String(255)),
+    Column("amount_cents", Integer, nullable=False),  # positive: money in
+    Column("posted_on", Date, nullable=False),
+    Column("pending", Boolean, nullable=False, server_default=text("false")),
+    Column("pending_id", String(255)),  # a posted transaction's pending predecessor
+    Column("payer_enc", LargeBinary),
+    Column("memo_enc", LargeBinary),
+    Column("removed_at", DateTime(timezone=True)),
+    Column(
+        "match_status", String(16), nullable=False, server_default=text("'unmatched'")
+    ),  # unmatched | matched | ignored
+    Column("booking_id", UUID(as_uuid=False), ForeignKey("core.bookings.id")),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("provider", "provider_id", name="uq_bank_transactions_provider_id"),
+    schema="integra",
+)
+Index("ix_bank_transactions_match", bank_transactions.c.match_status, bank_transactions.c.posted_on)
+
+match_suggestions = Table(
+    # The matcher's ranked candidates for a bank credit it did not match on its own.
+    "match_suggestions",
+    metadata,
+    Column("transaction_id", UUID(as_uuid=False), ForeignKey("integra.bank_transactions.id"), nullable=False),
+    Column("booking_id", UUID(as_uuid=False), ForeignKey("core.bookings.id"), nullable=False),
+    Column("score", Integer, nullable=False),  # 0..1000
+    Column("rank", Integer, nullable=False),
+    Column("evidence", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column(
+        "status", String(16), nullable=False, server_default=text("'suggested'")
+    ),  # suggested | confirmed | rejected
+    _created(),
+    PrimaryKeyConstraint("transaction_id", "booking_id"),
+    schema="integra",
+)
+
+payer_aliases = Table(
+    # Learnt from confirmed matches: this payer name (blind index of its normal form) pays for this customer.
+    "payer_aliases",
+    metadata,
+    Column("payer_bidx", LargeBinary, nullable=False),
+    Column("customer_id", UUID(as_uuid=False), ForeignKey("core.customers.id"), nullable=False),
+    Column("confirmed", Integer, nullable=False, server_default=text("1")),
+    _created(),
+    PrimaryKeyConstraint("payer_bidx", "customer_id"),
+    schema="integra",
+)
+
 # ---------------------------------------------------------------- read (projections)
 inbox_threads = Table(
     "inbox_threads",

@@ -61,6 +61,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/redoc"),
         # htmx and the admin stylesheet (vendored, public code); the admin pages themselves are guarded.
         ("GET", "/admin/static"),
+        # Plaid's webhooks: verified by their signed Plaid-Verification JWT.
+        ("POST", "/webhooks/plaid"),
     }
 )
 

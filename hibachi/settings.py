@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     llm_phrase_replies: bool = Field(default=False, description="with engine llm: let the model phrase replies")
     oidc_providers: str = Field(default="", description="single sign-on providers, comma-separated; see above")
     oidc_redirect_base_url: str | None = Field(default=None, description="public base URL for OIDC redirect URIs")
+    # Plaid bank sync. No keys and no PLAID_BASE_URL: the offline fake (`hibachi plaid fake`) on its port.
+    plaid_client_id: str | None = Field(default=None, description="Plaid client id")
+    plaid_secret: SecretStr | None = Field(default=None, description="Plaid secret of PLAID_ENV")
+    plaid_env: Literal["sandbox", "production"] = "sandbox"
+    plaid_base_url: str | None = Field(default=None, description="overrides PLAID_ENV's host (the fake Plaid)")
+    plaid_webhook_url: str | None = Field(default=None, description="where Plaid sends webhooks (link-sandbox)")
 
     @field_validator("database_url")
     @classmethod
@@ -163,6 +169,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("plaid_base_url", "plaid_webhook_url")
+    @classmethod
+    def plaid_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not is_secure_url(value):
+            raise ValueError("must be an https:// URL (or http:// on loopback)")
+        return value.rstrip("/")
 
     @field_validator("oidc_providers")
     @classmethod
@@ -214,6 +229,22 @@ class Settings(BaseSettings):
 
     def token_key(self) -> bytes:
         return decode_key(self.token_signing_key, name="TOKEN_SIGNING_KEY")
+
+    def plaid(self) -> tuple[str, str, str]:
+        """(client id, secret, host) for the Plaid client: PLAID_BASE_URL when set, else PLAID_ENV's
+        host when keys are set, else the offline fake's default address."""
+        from integrations.plaid.client import HOSTS
+        from integrations.plaid.fake import DEFAULT_PORT
+
+        client_id = (self.plaid_client_id or "").strip()
+        secret = self.plaid_secret.get_secret_value().strip() if self.plaid_secret else ""
+        if bool(client_id) != bool(secret) and not self.plaid_base_url:
+            raise SettingsError("setting PLAID_SECRET: PLAID_CLIENT_ID and PLAID_SECRET are set together")
+        if self.plaid_base_url:
+            return client_id or "fake-client", secret or "fake-secret", self.plaid_base_url
+        if client_id and secret:
+            return client_id, secret, HOSTS[self.plaid_env]
+        return "fake-client", "fake-secret", f"http://127.0.0.1:{DEFAULT_PORT}"
 
     def oidc(self) -> tuple[OidcProviderSettings, ...]:
         """The configured single sign-on providers (none when OIDC_PROVIDERS is unset)."""

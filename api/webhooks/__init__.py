@@ -1,0 +1,1 @@
+"""Provider webhooks: public routes that verify the provider's signature themselves."""

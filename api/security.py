@@ -43,6 +43,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/channels/web/messages"),
         ("GET", "/channels/web/messages"),
         ("POST", "/oauth/token"),
+        ("POST", "/webhooks/stripe"),  # checks the Stripe-Signature itself
         # The login pages, and the pages a session still owing its second factor may reach (MFA
         # step, enrolment, logout): they check the session cookie and CSRF token themselves.
         ("GET", "/login"),

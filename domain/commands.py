@@ -185,6 +185,48 @@ class ResendPaymentLink:
     by: str
 
 
+# ---------------------------------------------------------------- payment provider webhooks
+# Each carries the provider's event id: the handler records it in the same transaction, so a
+# redelivered event is acknowledged and nothing is done twice.
+
+
+@dataclass(frozen=True)
+class RecordDepositPayment:
+    """A card payment for a booking's deposit link went through (Stripe Checkout). `provider_id`
+    names the payment (unique per provider: recorded once however often it is reported)."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    reference: str
+    session_id: str
+    provider_id: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
+class ExpirePaymentLink:
+    """A deposit link ran out unpaid; staff or the agent may send a fresh one (ResendPaymentLink)."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class RecordRefund:
+    """The provider refunded (part of) a payment: `refunded_total_cents` is the payment's running
+    refunded total, which `provider_id` names."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    payment_id: str
+    provider_id: str
+    refunded_total_cents: int
+
+
 Command = (
     CreateBooking
     | RescheduleBooking
@@ -202,4 +244,7 @@ Command = (
     | SendStaffReply
     | MarkDepositPaid
     | ResendPaymentLink
+    | RecordDepositPayment
+    | ExpirePaymentLink
+    | RecordRefund
 )

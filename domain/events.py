@@ -283,3 +283,18 @@ class PaymentLinkResent(DomainEvent):
     @property
     def aggregate_id(self) -> str:
         return self.booking_id
+
+
+@dataclass(frozen=True)
+class DepositRefunded(DomainEvent):
+    """The payment provider refunded card money paid for the booking (after a cancellation)."""
+
+    aggregate_type: ClassVar[str] = "booking"
+    booking_id: str
+    reference: str
+    amount_cents: int
+    provider: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.booking_id

@@ -18,6 +18,7 @@ from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
 from integrations.logging_targets import log_only
+from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
 from services.context import ServiceContext
@@ -60,6 +61,7 @@ class Container:
     tokens: TokenIssuer  # service access tokens (client credentials, `hibachi token create`)
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
+    stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -100,6 +102,7 @@ def bootstrap(
     understander: Understander = RULES,
     phraser: Phraser | None = None,
     token_key: bytes | None = None,
+    stripe: StripeConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -110,6 +113,12 @@ def bootstrap(
         return UnitOfWork(engine, cipher, blind, business, outbox_max_attempts=outbox_max_attempts)
 
     context = context or ServiceContext(business=business, clock=clock)
+    chosen = dict(targets or LOGGING_TARGETS)
+    queries = Queries(uow_factory, context)
+    if stripe is not None:
+        # Stripe makes the deposit links and refunds; the other messages keep what was chosen.
+        chosen |= StripePayments(stripe, uow_factory, clock).targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT)
+        queries.deposit_link_wait_seconds = 8.0
     return Container(
         engine=engine,
         business=business,
@@ -117,10 +126,11 @@ def bootstrap(
         blind=blind,
         clock=clock,
         bus=MessageBus(uow_factory, context),
-        queries=Queries(uow_factory, context),
-        dispatcher=OutboxDispatcher(uow_factory, dict(targets or LOGGING_TARGETS), clock),
+        queries=queries,
+        dispatcher=OutboxDispatcher(uow_factory, chosen, clock),
         outbox_max_attempts=outbox_max_attempts,
         tokens=TokenIssuer(token_key or secrets.token_bytes(32), clock),
         understander=understander,
         phraser=phraser or TEMPLATES,
+        stripe=stripe,
     )

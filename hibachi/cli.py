@@ -28,6 +28,7 @@ from domain.access import Permission, parse_scopes
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, Settings, SettingsError, fresh_keys, load_settings
+from integrations.stripe import StripeConfig
 from services.business_sync import sync_business
 from services.maintenance import run_housekeeping
 
@@ -68,7 +69,19 @@ def database_url(settings: Settings) -> str:
     return ensure_database(admin, APP_DATABASE)
 
 
-def prepare(settings: Settings) -> Container:
+def stripe_config(settings: Settings) -> StripeConfig | None:
+    """Real Stripe when STRIPE_API_KEY is set; None otherwise (`run` then starts the fake)."""
+    if settings.stripe_api_key is None or settings.stripe_webhook_secret is None:
+        return None
+    return StripeConfig(
+        api_key=settings.stripe_api_key.get_secret_value(),
+        webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
+        public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
+        api_base=settings.stripe_api_base,
+    )
+
+
+def prepare(settings: Settings, *, stripe: StripeConfig | None = None) -> Container:
     """Migrate, load the business file and wire the app."""
     business = load_business(settings.business_file)
     url = database_url(settings)
@@ -82,6 +95,7 @@ def prepare(settings: Settings) -> Container:
         outbox_max_attempts=settings.outbox_max_attempts,
         understander=make_engine(settings),
         phraser=make_phraser(settings),
+        stripe=stripe or stripe_config(settings),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)
@@ -89,9 +103,7 @@ def prepare(settings: Settings) -> Container:
 
 
 def start_background(container: Container, settings: Settings, stop: threading.Event, *, outbox: bool) -> None:
-    threading.Thread(
-        target=run_housekeeping, args=(container, stop), daemon=True, name="housekeeping"
-    ).start()
+    threading.Thread(target=run_housekeeping, args=(container, stop), daemon=True, name="housekeeping").start()
     if outbox:
         threading.Thread(
             target=container.dispatcher.run, args=(stop, settings.outbox_poll_seconds), daemon=True, name="outbox"
@@ -104,13 +116,22 @@ def cmd_run(settings: Settings) -> None:
     from api.app import create_app
     from api.serve import serve
 
-    container = prepare(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    stripe, fake_note = stripe_config(settings), ""
+    if stripe is None:  # no Stripe key: the offline fake, so a demo booking can be paid end to end
+        from integrations.stripe.fake import FAKE_API_KEY, FakeStripe
+
+        secret = "whsec_fake_" + uuid.uuid4().hex
+        public = settings.public_base_url or base
+        fake_url = FakeStripe(secret, webhook_url=f"{public}/webhooks/stripe").server(settings.host).start()
+        stripe = StripeConfig(FAKE_API_KEY, secret, public, api_base=fake_url, fake=True)
+        fake_note = f"  Payments  fake Stripe at {fake_url} (STRIPE_API_KEY is unset; pay on its checkout page)\n"
+    container = prepare(settings, stripe=stripe)
     stop = threading.Event()
     start_background(container, settings, stop, outbox=settings.run_outbox_in_process)
-    base = f"http://{settings.host}:{settings.port}"
     print(
         f"\n  API       {base}/\n  OpenAPI   {base}/docs\n  Chat      {base}/chat\n  Staff     {base}/admin\n"
-        f"  Health    {base}/healthz\n",
+        f"  Health    {base}/healthz\n{fake_note}",
         flush=True,
     )
     with container.uow() as uow:

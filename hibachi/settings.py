@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     llm_phrase_replies: bool = Field(default=False, description="with engine llm: let the model phrase replies")
     oidc_providers: str = Field(default="", description="single sign-on providers, comma-separated; see above")
     oidc_redirect_base_url: str | None = Field(default=None, description="public base URL for OIDC redirect URIs")
+    # Stripe: unset STRIPE_API_KEY means the offline fake Stripe (integrations/stripe/fake.py).
+    stripe_api_key: SecretStr | None = Field(default=None, description="sk_...; unset means the offline fake")
+    stripe_webhook_secret: SecretStr | None = Field(default=None, description="whsec_...; required with a key")
+    stripe_api_base: str | None = Field(default=None, description="another Stripe API base URL (a fake)")
+    public_base_url: str | None = Field(default=None, description="this site's URL, for Checkout's return links")
     # Plaid bank sync. No keys and no PLAID_BASE_URL: the offline fake (`hibachi plaid fake`) on its port.
     plaid_client_id: str | None = Field(default=None, description="Plaid client id")
     plaid_secret: SecretStr | None = Field(default=None, description="Plaid secret of PLAID_ENV")
@@ -193,6 +198,25 @@ class Settings(BaseSettings):
         if not is_secure_url(value):
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
+
+    @field_validator("stripe_api_base", "public_base_url")
+    @classmethod
+    def base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def secret_with_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            value = None
+        key = info.data.get("stripe_api_key")
+        if value is None and key is not None and key.get_secret_value().strip():
+            raise ValueError("required when STRIPE_API_KEY is set")
+        return value
 
     @field_validator("llm_api_key")
     @classmethod

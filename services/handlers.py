@@ -10,6 +10,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from db.repositories import CustomerRecord
+from db.sql import execute
 from db.threads import ThreadRecord
 from db.uow import UnitOfWork
 from domain import availability
@@ -21,10 +22,13 @@ from domain.commands import (
     CancelBooking,
     CreateBooking,
     CustomerDetails,
+    ExpirePaymentLink,
     HandBackThread,
     HandOffThread,
     MarkDepositPaid,
     ReceiveMessage,
+    RecordDepositPayment,
+    RecordRefund,
     RecordReply,
     ReopenThread,
     RescheduleBooking,
@@ -38,6 +42,7 @@ from domain.contact import normalize_email, normalize_phone
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, SlotUnavailable
 from domain.events import (
     ConsentUpdated,
+    DepositRefunded,
     DomainEvent,
     LeadCreated,
     MessageReceived,
@@ -625,6 +630,112 @@ def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceCon
     return {"reference": booking.reference, "amount_cents": event.amount_cents, "sms": sms}
 
 
+# ---------------------------------------------------------------- payment provider webhooks
+# Providers redeliver and reorder events: each handler first records the event id (a repeat does
+# nothing), and each effect is written so that any order of deliveries ends in the same state.
+
+
+def _first_delivery(uow: UnitOfWork, ctx: ServiceContext, provider: str, event_id: str, event_type: str) -> bool:
+    row = execute(
+        uow.conn,
+        "INSERT INTO integra.webhook_events (provider, event_id, event_type, received_at, processed_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING event_id",
+        (provider, event_id[:255], event_type[:64], ctx.clock.now(), ctx.clock.now()),
+    ).fetchone()
+    return row is not None
+
+
+def record_deposit_payment(cmd: RecordDepositPayment, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    result: dict[str, Any] = {"event_id": cmd.event_id, "reference": cmd.reference, "duplicate": True}
+    if not _first_delivery(uow, ctx, cmd.provider, cmd.event_id, cmd.event_type):
+        return result
+    booking = uow.bookings.by_reference(cmd.reference.strip().upper())
+    at = ctx.clock.now()
+    # Paid wins over expired whatever order the two arrive in: expiry only touches an open link.
+    execute(
+        uow.conn,
+        "UPDATE integra.payment_links SET status = 'paid' WHERE provider = %s AND provider_id = %s",
+        (cmd.provider, cmd.session_id),
+    )
+    first = execute(
+        uow.conn,
+        "INSERT INTO integra.payment_events (provider, provider_id, booking_id, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, %s, 'deposit', %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (cmd.provider, cmd.provider_id, booking.id if booking else None, cmd.amount_cents, at),
+    ).fetchone()
+    result |= {"duplicate": first is None, "booking_updated": False}
+    if first is None or booking is None or cmd.amount_cents <= 0:
+        return result  # the payment was already counted (another event reported it), or is not ours
+    if not booking.active or booking.deposit_paid_cents + cmd.amount_cents > booking.total_due_cents:
+        # Money for a cancelled booking, or a second link paid as well: recorded for staff to refund,
+        # never refused (the customer has paid; refusing would only make the provider retry).
+        result["needs_staff"] = True
+        return result
+    expected = booking.version
+    booking.mark_deposit_paid(amount_cents=cmd.amount_cents, by=cmd.provider)
+    booking.version = expected + len(booking.pending_events)
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    result |= {"booking_updated": True, "status": booking.status, "deposit_paid_cents": booking.deposit_paid_cents}
+    return result
+
+
+def expire_payment_link(cmd: ExpirePaymentLink, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    if not _first_delivery(uow, ctx, cmd.provider, cmd.event_id, cmd.event_type):
+        return {"event_id": cmd.event_id, "duplicate": True}
+    row = execute(
+        uow.conn,
+        "UPDATE integra.payment_links SET status = 'expired' WHERE provider = %s AND provider_id = %s"
+        " AND status = 'open' RETURNING id",
+        (cmd.provider, cmd.session_id),
+    ).fetchone()
+    return {"event_id": cmd.event_id, "duplicate": False, "expired": row is not None}
+
+
+def record_refund(cmd: RecordRefund, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    result: dict[str, Any] = {"event_id": cmd.event_id, "duplicate": True, "refunded_cents": 0}
+    if not _first_delivery(uow, ctx, cmd.provider, cmd.event_id, cmd.event_type):
+        return result
+    paid = execute(
+        uow.conn,
+        "SELECT p.booking_id, b.reference FROM integra.payment_events p JOIN core.bookings b ON b.id = p.booking_id"
+        " WHERE p.provider = %s AND p.provider_id = %s AND p.kind = 'deposit'",
+        (cmd.provider, cmd.payment_id),
+    ).fetchone()
+    booking_id, reference = (paid.booking_id, paid.reference) if paid else (None, None)
+    # Refunds of one payment are recorded as the growth of its running total, so a late, smaller
+    # total (an earlier partial refund delivered last) or a replay adds nothing.
+    already = execute(
+        uow.conn,
+        "SELECT coalesce(sum(amount_cents), 0) FROM integra.payment_events WHERE provider = %s AND kind = 'refund'"
+        " AND provider_id LIKE %s",
+        (cmd.provider, cmd.provider_id.rpartition("/refunded/")[0] + "/refunded/%"),
+    ).fetchone()
+    amount = cmd.refunded_total_cents - (int(already[0]) if already else 0)
+    result["duplicate"] = False
+    if amount <= 0:
+        return result
+    at = ctx.clock.now()
+    inserted = execute(
+        uow.conn,
+        "INSERT INTO integra.payment_events (provider, provider_id, booking_id, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, %s, 'refund', %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (cmd.provider, cmd.provider_id, booking_id, amount, at),
+    ).fetchone()
+    if inserted is None:
+        return result
+    result["refunded_cents"] = amount
+    booking = uow.bookings.by_reference(reference) if reference else None
+    if booking is not None:
+        expected = booking.version
+        event = DepositRefunded(booking.id, booking.reference, amount, cmd.provider)
+        booking.version = expected + 1
+        uow.bookings.save(booking, expected, at)
+        uow.publish(booking.id, expected, [event], at=at)
+        result["reference"] = booking.reference
+    return result
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -645,4 +756,7 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     SendStaffReply: ("send-staff-reply", send_staff_reply, 201),
     MarkDepositPaid: ("mark-deposit-paid", mark_deposit_paid, 200),
     ResendPaymentLink: ("resend-payment-link", resend_payment_link, 200),
+    RecordDepositPayment: ("record-deposit-payment", record_deposit_payment, 200),
+    ExpirePaymentLink: ("expire-payment-link", expire_payment_link, 200),
+    RecordRefund: ("record-refund", record_refund, 200),
 }

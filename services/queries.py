@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
+from time import monotonic, sleep
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from db.tables import booking_upgrades, bookings, outbox, schedule_board
+from db.tables import booking_upgrades, bookings, outbox, payment_links, schedule_board
 from db.uow import UnitOfWork
 from domain import availability
 from domain.availability import ALTERNATIVE_SEARCH_DAYS
@@ -187,23 +188,47 @@ class Queries:
             ],
         }
 
+    # How long deposit_link waits for a link still being made (bootstrap sets it when a payments
+    # adapter is wired): the agent's booking reply is written right after the booking commits,
+    # while the outbox is still asking Stripe for the Checkout Session.
+    deposit_link_wait_seconds: float = 0.0
+
     def deposit_link(self, reference: str) -> str | None:
-        """The deposit payment URL the payments adapter returned for this booking, once it has run
-        (the outbox row's result carries it); None before that or when no adapter gives URLs."""
-        with self.uow_factory() as uow:
-            result = uow.conn.execute(
-                select(outbox.c.result)
-                .join(bookings, bookings.c.id == outbox.c.aggregate_id)
-                .where(
-                    bookings.c.reference == reference.strip().upper(),
-                    outbox.c.target == DEPOSIT_LINK,
-                    outbox.c.status == "done",
+        """The booking's newest open, unexpired deposit link (a Stripe Checkout URL); None when
+        there is none (not made yet, paid, expired, or no payments adapter gives URLs)."""
+        deadline = monotonic() + self.deposit_link_wait_seconds
+        now = self.context.clock.now()
+        while True:
+            with self.uow_factory() as uow:
+                url = uow.conn.execute(
+                    select(payment_links.c.url)
+                    .join(bookings, bookings.c.id == payment_links.c.booking_id)
+                    .where(
+                        bookings.c.reference == reference.strip().upper(),
+                        payment_links.c.status == "open",
+                        or_(payment_links.c.expires_at.is_(None), payment_links.c.expires_at > now),
+                    )
+                    .order_by(payment_links.c.created_at.desc())
+                    .limit(1)
+                ).scalar()
+                pending = (
+                    url is None
+                    and monotonic() < deadline
+                    and uow.conn.execute(
+                        select(outbox.c.id)
+                        .join(bookings, bookings.c.id == outbox.c.aggregate_id)
+                        .where(
+                            bookings.c.reference == reference.strip().upper(),
+                            outbox.c.target == DEPOSIT_LINK,
+                            outbox.c.status == "pending",
+                        )
+                        .limit(1)
+                    ).first()
+                    is not None
                 )
-                .order_by(outbox.c.created_at.desc())
-                .limit(1)
-            ).scalar()
-        url = result.get("url") if isinstance(result, dict) else None
-        return url if isinstance(url, str) and url else None
+            if not pending:
+                return url if isinstance(url, str) and url else None
+            sleep(0.1)
 
     def schedule(self, start: date, end: date, chef_id: str | None = None) -> list[dict[str, Any]]:
         """Events on the schedule board (the read model) between two dates, one chef's or all."""

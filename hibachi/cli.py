@@ -420,6 +420,57 @@ def user_main(argv: list[str]) -> int:
     return 0
 
 
+def plaid_main(argv: list[str]) -> int:
+    """`hibachi plaid sync|link-sandbox|fake`: bank sync by hand, a sandbox item, the offline fake."""
+    from integrations.plaid.client import PlaidError
+    from integrations.plaid.fake import DEFAULT_PORT
+    from services.bank_sync import SyncFailed, UnknownItem, adapter_from_settings, item_ids, link_item, sync_item
+
+    parser = argparse.ArgumentParser(prog="hibachi plaid")
+    actions = parser.add_subparsers(dest="action", required=True)
+    sync = actions.add_parser("sync", help="pull new bank transactions now (every linked item by default)")
+    sync.add_argument("--item", metavar="ITEM", help="only this item id")
+    link = actions.add_parser("link-sandbox", help="link a sandbox test item (Plaid sandbox or the fake)")
+    link.add_argument("--webhook", metavar="URL", help="its webhook (default PLAID_WEBHOOK_URL or this app's)")
+    fake = actions.add_parser("fake", help="run the offline fake Plaid in the foreground")
+    fake.add_argument("--port", type=int, default=DEFAULT_PORT)
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.action == "fake":
+        from integrations.plaid.fake import serve
+
+        serve(args.port)
+        return 0
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        settings = load_settings()
+        adapter = adapter_from_settings(settings)
+        container = prepare(settings)
+        try:
+            if args.action == "link-sandbox":
+                webhook = (
+                    args.webhook
+                    or settings.plaid_webhook_url
+                    or f"http://{settings.host}:{settings.port}/webhooks/plaid"
+                )
+                item_id = link_item(container, adapter, adapter.sandbox_public_token(webhook))
+                print(f"linked item {item_id} (webhook {webhook})")
+            else:
+                for item_id in [args.item] if args.item else item_ids(container):
+                    outcome = sync_item(container, adapter, item_id)
+                    print(f"item {item_id}: {outcome.pages} page(s), {len(outcome.new_credit_ids)} new credit(s)")
+        finally:
+            container.engine.dispose()
+    except (SettingsError, BusinessFileError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except (PlaidError, UnknownItem, SyncFailed) as error:
+        print(f"hibachi plaid: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 MACHINE_COMMANDS = ("token", "service")
 
 
@@ -438,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         return machine_main(argv)
     if argv and argv[0] == "user":
         return user_main(argv)
+    if argv and argv[0] == "plaid":
+        return plaid_main(argv)
     parser = argparse.ArgumentParser(
         prog="hibachi",
         description=__doc__.splitlines()[0] if __doc__ else None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -27,6 +28,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 DEFAULT_PORT = 8765
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,13 +98,14 @@ class FakePlaid:
     def handle(self, path: str, body: Any, client_id: str | None) -> tuple[int, dict[str, Any]]:
         if not isinstance(body, dict):
             return _error(400, "INVALID_REQUEST", "INVALID_BODY", "body must be a JSON object")
-        if not client_id:
+        if not client_id and not path.startswith("/fake/"):
             return _error(400, "INVALID_REQUEST", "MISSING_FIELDS", "client_id is required")
         routes: dict[str, Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]] = {
             "/transactions/sync": self._sync,
             "/webhook_verification_key/get": self._key,
             "/sandbox/public_token/create": self._public_token,
             "/item/public_token/exchange": self._exchange,
+            "/fake/credit": self._demo_credit,
         }
         route = routes.get(path)
         if route is None:
@@ -173,6 +176,36 @@ class FakePlaid:
         if item is None:
             return _error(400, "INVALID_INPUT", "INVALID_PUBLIC_TOKEN", "unknown or used public token")
         return 200, {"access_token": item.access_token, "item_id": item.item_id, "request_id": _request_id()}
+
+    def _demo_credit(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Demo knob over HTTP (not Plaid's API): a credit lands on the item (the only one when
+        `item_id` is omitted) and a signed SYNC_UPDATES_AVAILABLE goes to its webhook."""
+        item_id = body.get("item_id") or (next(iter(self.items)) if len(self.items) == 1 else None)
+        if item_id not in self.items:
+            return _error(400, "INVALID_INPUT", "UNKNOWN_ITEM", "name an existing item_id")
+        try:
+            amount = int(body["amount_cents"])
+        except (KeyError, TypeError, ValueError):
+            return _error(400, "INVALID_INPUT", "INVALID_FIELD", "amount_cents must be an integer")
+        transaction_id = self.add_credit(
+            str(item_id),
+            amount,
+            payer=body.get("payer"),
+            memo=str(body.get("memo") or ""),
+            pending=bool(body.get("pending")),
+        )
+        if self.items[str(item_id)].webhook:
+            # Sent after this answer: verifying it makes the app call back here for the key.
+            threading.Thread(target=self._deliver, args=(str(item_id),), daemon=True).start()
+        return 200, {"transaction_id": transaction_id, "item_id": item_id}
+
+    def _deliver(self, item_id: str) -> None:
+        try:
+            status = self.send_webhook(item_id)
+        except httpx.HTTPError as error:
+            log.warning("fake Plaid: webhook for %s not delivered: %s", item_id, error)
+            return
+        log.info("fake Plaid: webhook for %s answered %s", item_id, status)
 
     # ------------------------------------------------------------------ knobs
     def add_item(self, webhook: str | None = None) -> FakeItem:
@@ -338,3 +371,15 @@ def _error(status: int, error_type: str, code: str, message: str) -> tuple[int, 
         "display_message": None,
         "request_id": _request_id(),
     }
+
+
+def serve(port: int = DEFAULT_PORT) -> None:
+    """Run the fake in the foreground (`hibachi plaid fake`)."""
+    fake = FakePlaid()
+    url = fake.start(port)
+    print(f"fake Plaid at {url} (Ctrl-C stops it); add a credit and send its webhook with:")
+    print(f'  curl -X POST {url}/fake/credit -d \'{{"amount_cents": 25000, "payer": "Dana Lee", "memo": "HB-XXXX"}}\'')
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from db.tables import bank_items, bank_transactions
 from integrations.plaid.client import BankProvider, BankTxn, MutationDuringPagination, PlaidAdapter, SyncPage
-from integrations.plaid.webhooks import verify_webhook
+from integrations.plaid.webhooks import VerifiedWebhook, verify_webhook
 
 if TYPE_CHECKING:
     from hibachi.bootstrap import Container
@@ -281,7 +281,7 @@ class BankSync:
     def sync(self, item_id: str) -> SyncOutcome:
         return sync_item(self.container, self.provider, item_id)
 
-    def verify(self, raw: bytes, header: str | None) -> dict[str, Any]:
+    def verify(self, raw: bytes, header: str | None) -> VerifiedWebhook:
         return verify_webhook(raw, header, self.provider.webhook_key, self.container.clock.now().timestamp())
 
 

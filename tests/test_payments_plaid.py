@@ -204,15 +204,21 @@ def test_a_verified_webhook_triggers_one_sync_and_a_repeat_none(
     assert wired.runner.wait_idle(10)
     assert [r.amount_cents for r in rows(container)] == [20000]
     runs = wired.runner.runs
-    # Plaid retries with the same body (a fresh JWT): acknowledged, not synced again.
-    _, again = fake.signed_webhook(item_id, iat=now + 30)
-    repeat = post(client, body, again)
+    # The same delivery again (a replay or a duplicate): acknowledged, not synced again.
+    repeat = post(client, body, headers)
     assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
     assert wired.runner.wait_idle(10) and wired.runner.runs == runs
     with container.engine.connect() as conn:
         assert conn.execute(select(webhook_events.c.event_type)).scalars().all() == [
             "TRANSACTIONS.SYNC_UPDATES_AVAILABLE"
         ]
+    # A later notice has the same body (Plaid's SYNC_UPDATES_AVAILABLE carries no time): it is a
+    # new update, told apart by its signed iat, and syncs.
+    fake.add_credit(item_id, 21000, memo="HB-WEB-2")
+    _, later = fake.signed_webhook(item_id, iat=now + 60)
+    assert post(client, body, later).json()["duplicate"] is False
+    assert wired.runner.wait_idle(10) and wired.runner.runs == runs + 1
+    assert sorted(r.amount_cents for r in rows(container)) == [20000, 21000]
 
 
 def test_other_webhook_codes_do_not_sync(

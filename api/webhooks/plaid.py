@@ -1,8 +1,11 @@
 """`POST /webhooks/plaid`: Plaid's webhooks, verified (the `Plaid-Verification` JWT, see
 integrations/plaid/webhooks.py) on the raw body; anything unverified is refused with 400.
 
-Plaid webhooks carry no event id: a delivery is identified by the SHA-256 of its body (a retry
-repeats the body, so it is recorded once in integra.webhook_events and acted on once).
+Plaid webhooks carry no event id, and one item's SYNC_UPDATES_AVAILABLE bodies are identical from
+one update to the next: a delivery is identified by its body's SHA-256 together with the signed
+`iat` (integra.webhook_events). A replayed delivery is acknowledged and not acted on again; a later
+notice with the same body is a new update and syncs (a sync is idempotent, so a retry Plaid signs
+anew costs one extra empty sync, never a lost update).
 `SYNC_UPDATES_AVAILABLE` starts a background sync of its item; the answer does not wait for it.
 """
 
@@ -19,7 +22,7 @@ from api.deps import ContainerDep
 from api.errors import error_body
 from db.tables import webhook_events
 from hibachi.bootstrap import Container
-from integrations.plaid.webhooks import WebhookRejected, body_digest
+from integrations.plaid.webhooks import WebhookRejected
 from services.bank_sync import PROVIDER, bank_sync_of
 
 router = APIRouter(tags=["webhooks"])
@@ -46,11 +49,13 @@ async def plaid_webhook(request: Request, container: ContainerDep) -> Any:
     raw = await request.body()
     wiring = bank_sync_of(container)
     try:
-        payload = await run_in_threadpool(wiring.verify, raw, request.headers.get("Plaid-Verification"))
+        verified = await run_in_threadpool(wiring.verify, raw, request.headers.get("Plaid-Verification"))
     except WebhookRejected as error:
         return JSONResponse(error_body("invalid_signature", str(error)), status_code=400)
+    payload = verified.payload
     webhook_type, code = str(payload.get("webhook_type", "")), str(payload.get("webhook_code", ""))
-    fresh = await run_in_threadpool(_record, container, "sha256:" + body_digest(raw), f"{webhook_type}.{code}")
+    event_id = f"sha256:{verified.body_sha256}:{verified.issued_at}"
+    fresh = await run_in_threadpool(_record, container, event_id, f"{webhook_type}.{code}")
     item_id = payload.get("item_id")
     if fresh and webhook_type == "TRANSACTIONS" and code == "SYNC_UPDATES_AVAILABLE" and isinstance(item_id, str):
         wiring.runner.request(item_id)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jws, jwt
@@ -19,6 +20,13 @@ from joserfc.jwk import ECKey
 
 MAX_AGE_SECONDS = 5 * 60
 ALGORITHM = "ES256"
+
+
+@dataclass(frozen=True)
+class VerifiedWebhook:
+    payload: dict[str, Any]
+    issued_at: int  # the JWT's iat: when Plaid sent this delivery
+    body_sha256: str
 
 
 class WebhookRejected(Exception):
@@ -31,8 +39,9 @@ def body_digest(raw: bytes) -> str:
 
 def verify_webhook(
     raw: bytes, header: str | None, fetch_key: Callable[[str], dict[str, Any]], now: float
-) -> dict[str, Any]:
-    """The webhook's JSON body when `header` proves it Plaid's and fresh; WebhookRejected otherwise."""
+) -> VerifiedWebhook:
+    """The webhook (its JSON body, signed time, body digest) when `header` proves it Plaid's and
+    fresh; WebhookRejected otherwise."""
     if not header:
         raise WebhookRejected("no Plaid-Verification header")
     try:
@@ -68,4 +77,4 @@ def verify_webhook(
         raise WebhookRejected("body is not JSON") from error
     if not isinstance(payload, dict):
         raise WebhookRejected("body is not a JSON object")
-    return payload
+    return VerifiedWebhook(payload, int(iat), claimed)

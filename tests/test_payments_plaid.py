@@ -262,3 +262,16 @@ def test_unverified_webhooks_are_refused(
     assert wired.runner.wait_idle(10) and wired.runner.runs == 0 and rows(container) == []
     with container.engine.connect() as conn:
         assert conn.execute(select(webhook_events)).all() == []
+
+
+def test_plaid_settings_pick_the_fake_the_env_or_the_base_url(settings_env: pytest.MonkeyPatch) -> None:
+    from hibachi.settings import SettingsError, load_settings
+
+    assert load_settings().plaid() == ("fake-client", "fake-secret", "http://127.0.0.1:8765")
+    settings_env.setenv("PLAID_CLIENT_ID", "cid")
+    with pytest.raises(SettingsError, match="PLAID_SECRET"):
+        load_settings().plaid()
+    settings_env.setenv("PLAID_SECRET", "sec")
+    assert load_settings().plaid() == ("cid", "sec", "https://sandbox.plaid.com")
+    settings_env.setenv("PLAID_BASE_URL", "http://127.0.0.1:9999/")
+    assert load_settings().plaid() == ("cid", "sec", "http://127.0.0.1:9999")

@@ -30,14 +30,18 @@ SECRET = "whsec_test_" + "x" * 24
 @pytest.fixture
 def stripe_world(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeStripe, TestClient]]:
     client = TestClient(create_app(container))
-    fake = FakeStripe(SECRET, webhook_url="/webhooks/stripe", deliver=client)
+    fake = FakeStripe(
+        SECRET,
+        webhook_url="/webhooks/stripe",
+        deliver=lambda url, body, headers: client.post(url, content=body, headers=headers).status_code,
+    )
     server = fake.server()
     url = server.start()
     config = StripeConfig(FAKE_API_KEY, SECRET, "http://testserver", api_base=url, fake=True)
     payments = StripePayments(config, container.uow, container.clock)
     monkeypatch.setattr(container, "stripe", config)
     for name, target in payments.targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT).items():
-        monkeypatch.setitem(container.dispatcher.targets, name, target)  # type: ignore[index]
+        monkeypatch.setitem(container.dispatcher.targets, name, target)
     yield fake, client
     server.stop()
 
@@ -54,7 +58,9 @@ def booked_and_linked(container: Container, fake: FakeStripe) -> tuple[dict[str,
     return booked, link.provider_id
 
 
-def test_deposit_paid_end_to_end_through_the_fake(stripe_world: tuple[FakeStripe, TestClient], container: Container):
+def test_deposit_paid_end_to_end_through_the_fake(
+    stripe_world: tuple[FakeStripe, TestClient], container: Container
+) -> None:
     fake, _ = stripe_world
     booked = container.bus.handle(create_booking_cmd()).body
     assert container.dispatcher.dispatch_due() >= 1
@@ -93,7 +99,9 @@ def test_deposit_paid_end_to_end_through_the_fake(stripe_world: tuple[FakeStripe
     assert container.queries.deposit_link(booked["reference"]) is None  # nothing left to pay
 
 
-def test_retried_outbox_call_makes_one_session(stripe_world: tuple[FakeStripe, TestClient], container: Container):
+def test_retried_outbox_call_makes_one_session(
+    stripe_world: tuple[FakeStripe, TestClient], container: Container
+) -> None:
     fake, _ = stripe_world
     container.bus.handle(create_booking_cmd())
     with container.engine.connect() as conn:
@@ -120,7 +128,9 @@ def _post(client: TestClient, event: dict[str, Any], *, timestamp: int | None = 
     return client.post("/webhooks/stripe", content=payload, headers=headers).status_code
 
 
-def test_forged_and_stale_signatures_are_refused(stripe_world: tuple[FakeStripe, TestClient], container: Container):
+def test_forged_and_stale_signatures_are_refused(
+    stripe_world: tuple[FakeStripe, TestClient], container: Container
+) -> None:
     fake, client = stripe_world
     booked, session_id = booked_and_linked(container, fake)
     session = dict(fake.sessions[session_id], status="complete", payment_status="paid", payment_intent="pi_forged")
@@ -143,8 +153,8 @@ def test_forged_and_stale_signatures_are_refused(stripe_world: tuple[FakeStripe,
 
 def test_replays_and_out_of_order_deliveries_end_paid_once(
     stripe_world: tuple[FakeStripe, TestClient], container: Container
-):
-    fake, client = stripe_world
+) -> None:
+    fake, _ = stripe_world
     booked, session_id = booked_and_linked(container, fake)
     fake.pay(session_id)
     completed = fake.sent[-1]["event"]
@@ -163,7 +173,7 @@ def test_replays_and_out_of_order_deliveries_end_paid_once(
     assert len(rows(container, webhook_events)) == 4  # the replay was not stored again
 
 
-def test_expired_link_then_a_fresh_one(stripe_world: tuple[FakeStripe, TestClient], container: Container):
+def test_expired_link_then_a_fresh_one(stripe_world: tuple[FakeStripe, TestClient], container: Container) -> None:
     fake, _ = stripe_world
     booked, session_id = booked_and_linked(container, fake)
     fake.expire(session_id)
@@ -179,7 +189,7 @@ def test_expired_link_then_a_fresh_one(stripe_world: tuple[FakeStripe, TestClien
     assert container.queries.booking(booked["reference"])["status"] == "deposit_paid"
 
 
-def test_refund_on_early_cancel_is_recorded(stripe_world: tuple[FakeStripe, TestClient], container: Container):
+def test_refund_on_early_cancel_is_recorded(stripe_world: tuple[FakeStripe, TestClient], container: Container) -> None:
     fake, _ = stripe_world
     booked, session_id = booked_and_linked(container, fake)
     fake.pay(session_id)

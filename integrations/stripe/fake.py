@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -79,10 +80,15 @@ def _error(status: int, message: str) -> JSONResponse:
 class FakeStripe:
     """The fake's state; `app` serves it, `server()` runs it on loopback in a thread."""
 
-    def __init__(self, webhook_secret: str, webhook_url: str = "", deliver: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        webhook_secret: str,
+        webhook_url: str = "",
+        deliver: Callable[[str, bytes, dict[str, str]], int] | None = None,
+    ) -> None:
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
-        self.deliver = deliver  # the client webhooks are posted with (tests: the app's TestClient)
+        self.deliver = deliver  # posts (url, body, headers), returns the status (tests: into the TestClient)
         self.base_url = ""
         self.sessions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}  # by payment intent
@@ -257,14 +263,15 @@ class FakeStripe:
         headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
         record: dict[str, Any] = {"event": event, "status": None}
         if self.webhook_url:
-            client = self.deliver or httpx.Client(timeout=10)
             try:
-                record["status"] = client.post(self.webhook_url, content=payload, headers=headers).status_code
+                if self.deliver is not None:
+                    record["status"] = self.deliver(self.webhook_url, payload, headers)
+                else:
+                    record["status"] = httpx.post(
+                        self.webhook_url, content=payload, headers=headers, timeout=10
+                    ).status_code
             except httpx.HTTPError as error:  # the app is down: Stripe would retry later
-                record["status"] = f"{type(error).__name__}"
-            finally:
-                if self.deliver is None:
-                    client.close()
+                record["status"] = type(error).__name__
         self.sent.append(record)
         return record
 

@@ -126,8 +126,8 @@ def evaluate(data: dict[str, Any]) -> Result:
             auto += 1
             auto_right += decision.matched == truth
             if decision.matched != truth:
-                why = decision.ranked[0].explain()
-                misses.append({"credit": raw, "truth": truth, "matched": decision.matched, "evidence": why})
+                chosen = decision.ranked[0].explain()
+                misses.append({"credit": raw, "truth": truth, "matched": decision.matched, "evidence": chosen})
             pay(decision.matched, credit)
             continue
         reasons[decision.reason.split(" ")[0]] += 1

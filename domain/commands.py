@@ -227,6 +227,56 @@ class RecordRefund:
     refunded_total_cents: int
 
 
+@dataclass(frozen=True)
+class SuggestedMatch:
+    reference: str
+    score: int  # 0..1000
+    evidence_json: str  # the matcher's evidence, a JSON list (no names: shown to staff as is)
+
+
+@dataclass(frozen=True)
+class RecordBankPayment:
+    """The matcher matched a bank credit to a booking on its own: record the payment."""
+
+    transaction_id: str
+    reference: str
+    by: str = "matcher"
+
+
+@dataclass(frozen=True)
+class SuggestMatches:
+    """The matcher could not decide: keep its ranked suggestions for staff."""
+
+    transaction_id: str
+    suggestions: tuple[SuggestedMatch, ...]
+
+
+@dataclass(frozen=True)
+class ConfirmMatch:
+    """Staff say this credit pays this booking: record it and learn the payer for the customer."""
+
+    transaction_id: str
+    reference: str
+    by: str
+
+
+@dataclass(frozen=True)
+class RejectMatch:
+    """Staff say this credit does not pay this booking (the other suggestions stay)."""
+
+    transaction_id: str
+    reference: str
+    by: str
+
+
+@dataclass(frozen=True)
+class IgnoreCredit:
+    """Staff say this credit is not a booking payment (a refund, a transfer)."""
+
+    transaction_id: str
+    by: str
+
+
 Command = (
     CreateBooking
     | RescheduleBooking
@@ -247,4 +297,9 @@ Command = (
     | RecordDepositPayment
     | ExpirePaymentLink
     | RecordRefund
+    | RecordBankPayment
+    | SuggestMatches
+    | ConfirmMatch
+    | RejectMatch
+    | IgnoreCredit
 )

@@ -20,22 +20,27 @@ from domain.commands import (
     AddThreadNote,
     AssignThread,
     CancelBooking,
+    ConfirmMatch,
     CreateBooking,
     CustomerDetails,
     ExpirePaymentLink,
     HandBackThread,
     HandOffThread,
+    IgnoreCredit,
     MarkDepositPaid,
     ReceiveMessage,
+    RecordBankPayment,
     RecordDepositPayment,
     RecordRefund,
     RecordReply,
+    RejectMatch,
     ReopenThread,
     RescheduleBooking,
     ResendPaymentLink,
     ResolveThread,
     SendStaffReply,
     SnoozeThread,
+    SuggestMatches,
     UpdateConsent,
 )
 from domain.contact import normalize_email, normalize_phone
@@ -58,6 +63,7 @@ from domain.events import (
     ThreadSnoozed,
     ThreadStarted,
 )
+from domain.matching import normalize_payer
 from domain.money import format_usd
 from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
@@ -736,6 +742,164 @@ def record_refund(cmd: RecordRefund, uow: UnitOfWork, ctx: ServiceContext) -> di
     return result
 
 
+# ---------------------------------------------------------------- bank credits (services/matching.py)
+BANK_TX = "integra.bank_transactions"
+
+
+def _credit_row(uow: UnitOfWork, transaction_id: str) -> Any:
+    row = execute(
+        uow.conn,
+        "SELECT id, provider, provider_id, amount_cents, posted_on, payer_enc, match_status, booking_id, removed_at"
+        " FROM integra.bank_transactions WHERE id = %s FOR UPDATE",
+        (_uuid(transaction_id, field="transaction_id"),),
+    ).fetchone()
+    if row is None or row.removed_at is not None:
+        raise NotFound(f"no bank credit {transaction_id!r}", field="transaction_id")
+    if row.amount_cents <= 0:
+        raise DomainError("is not a credit", field="transaction_id")
+    return row
+
+
+def _uuid(value: str, *, field: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise NotFound(f"no bank credit {value!r}", field=field) from None
+
+
+def _record_credit(
+    uow: UnitOfWork, ctx: ServiceContext, transaction_id: str, reference: str, by: str
+) -> dict[str, Any]:
+    """Record a bank credit as a payment on the booking, once: a credit already matched is not paid
+    again (a retried or repeated command returns what it did)."""
+    row = _credit_row(uow, transaction_id)
+    booking = _load(uow, reference)
+    if row.match_status == "matched":
+        if str(row.booking_id) == booking.id:
+            return {"transaction_id": str(row.id), "reference": booking.reference, "status": "matched", "repeat": True}
+        raise DomainError("is already matched to another booking", field="transaction_id")
+    if row.match_status != "unmatched":
+        raise DomainError(f"is {row.match_status}", field="transaction_id")
+    expected = booking.version
+    booking.mark_deposit_paid(amount_cents=row.amount_cents, by=by)
+    booking.version = expected + len(booking.pending_events)
+    at = ctx.clock.now()
+    uow.bookings.save(booking, expected, at)
+    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    execute(
+        uow.conn,
+        "INSERT INTO integra.payment_events (provider, provider_id, booking_id, kind, amount_cents, occurred_at)"
+        " VALUES ('bank_match', %s, %s, 'bank_credit', %s, %s) ON CONFLICT DO NOTHING",
+        (str(row.id), booking.id, row.amount_cents, at),
+    )
+    execute(
+        uow.conn,
+        "UPDATE integra.bank_transactions SET match_status = 'matched', booking_id = %s, updated_at = %s WHERE id = %s",
+        (booking.id, at, row.id),
+    )
+    execute(
+        uow.conn,
+        "UPDATE integra.match_suggestions SET status = 'confirmed' WHERE transaction_id = %s AND booking_id = %s",
+        (row.id, booking.id),
+    )
+    return {
+        "transaction_id": str(row.id),
+        "reference": booking.reference,
+        "status": "matched",
+        "amount_cents": row.amount_cents,
+        "deposit_paid_cents": booking.deposit_paid_cents,
+        "booking_status": booking.status,
+    }
+
+
+def record_bank_payment(cmd: RecordBankPayment, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    return _record_credit(uow, ctx, cmd.transaction_id, cmd.reference, cmd.by)
+
+
+def confirm_match(cmd: ConfirmMatch, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    result = _record_credit(uow, ctx, cmd.transaction_id, cmd.reference, f"staff:{cmd.by}")
+    row = _credit_row(uow, cmd.transaction_id)
+    payer = (
+        uow.cipher.decrypt(row.payer_enc, table=BANK_TX, column="payer_enc", row_id=str(row.id))
+        if row.payer_enc
+        else ""
+    )
+    normal = normalize_payer(payer)
+    if normal and not result.get("repeat"):
+        booking = _load(uow, cmd.reference)
+        execute(
+            uow.conn,
+            "INSERT INTO integra.payer_aliases (payer_bidx, customer_id) VALUES (%s, %s)"
+            " ON CONFLICT (payer_bidx, customer_id) DO UPDATE SET confirmed = payer_aliases.confirmed + 1",
+            (uow.blind.of("payer", normal), booking.customer_id),
+        )
+        result["alias_learnt"] = True
+    return result
+
+
+def _suggestion_booking(uow: UnitOfWork, transaction_id: str, reference: str) -> str:
+    booking = _load(uow, reference)
+    return booking.id
+
+
+def reject_match(cmd: RejectMatch, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    row = _credit_row(uow, cmd.transaction_id)
+    booking_id = _suggestion_booking(uow, cmd.transaction_id, cmd.reference)
+    done = execute(
+        uow.conn,
+        "UPDATE integra.match_suggestions SET status = 'rejected' WHERE transaction_id = %s AND booking_id = %s"
+        " AND status <> 'confirmed'",
+        (row.id, booking_id),
+    )
+    if done.rowcount == 0:
+        raise NotFound(f"no suggestion of {cmd.reference} for this credit", field="reference")
+    return {"transaction_id": str(row.id), "reference": cmd.reference.strip().upper(), "status": "rejected"}
+
+
+def ignore_credit(cmd: IgnoreCredit, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    row = _credit_row(uow, cmd.transaction_id)
+    if row.match_status == "matched":
+        raise DomainError("is matched to a booking", field="transaction_id")
+    execute(
+        uow.conn,
+        "UPDATE integra.bank_transactions SET match_status = 'ignored', updated_at = %s WHERE id = %s",
+        (ctx.clock.now(), row.id),
+    )
+    return {"transaction_id": str(row.id), "status": "ignored"}
+
+
+def suggest_matches(cmd: SuggestMatches, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    row = _credit_row(uow, cmd.transaction_id)
+    if row.match_status != "unmatched":
+        return {"transaction_id": str(row.id), "status": row.match_status, "suggestions": 0}
+    rejected = {
+        str(r.booking_id)
+        for r in execute(
+            uow.conn,
+            "SELECT booking_id FROM integra.match_suggestions WHERE transaction_id = %s AND status = 'rejected'",
+            (row.id,),
+        )
+    }
+    execute(
+        uow.conn,
+        "DELETE FROM integra.match_suggestions WHERE transaction_id = %s AND status = 'suggested'",
+        (row.id,),
+    )
+    rank = 0
+    for suggestion in cmd.suggestions:
+        booking = _load(uow, suggestion.reference)
+        if booking.id in rejected:
+            continue
+        rank += 1
+        execute(
+            uow.conn,
+            "INSERT INTO integra.match_suggestions (transaction_id, booking_id, score, rank, evidence)"
+            " VALUES (%s, %s, %s, %s, CAST(%s AS jsonb))",
+            (row.id, booking.id, max(0, min(1000, suggestion.score)), rank, suggestion.evidence_json),
+        )
+    return {"transaction_id": str(row.id), "status": "unmatched", "suggestions": rank}
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -759,4 +923,9 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     RecordDepositPayment: ("record-deposit-payment", record_deposit_payment, 200),
     ExpirePaymentLink: ("expire-payment-link", expire_payment_link, 200),
     RecordRefund: ("record-refund", record_refund, 200),
+    RecordBankPayment: ("record-bank-payment", record_bank_payment, 200),
+    SuggestMatches: ("suggest-matches", suggest_matches, 200),
+    ConfirmMatch: ("confirm-match", confirm_match, 200),
+    RejectMatch: ("reject-match", reject_match, 200),
+    IgnoreCredit: ("ignore-credit", ignore_credit, 200),
 }

@@ -10,6 +10,7 @@ from agent.engines import make_engine, make_phraser
 from api.app import create_app
 from hibachi.bootstrap import bootstrap
 from hibachi.business_file import load_business
+from hibachi.cli import stripe_config
 from hibachi.settings import load_settings
 
 
@@ -23,6 +24,7 @@ def create_app_from_settings() -> FastAPI:
         cipher=settings.cipher(),
         blind=settings.blind_index(),
         token_key=settings.token_key(),
+        stripe=stripe_config(settings),
         outbox_max_attempts=settings.outbox_max_attempts,
         understander=make_engine(settings),
         phraser=make_phraser(settings),

@@ -23,6 +23,7 @@ from domain.events import (
     BookingRescheduled,
     ConsentUpdated,
     DepositPaid,
+    DepositRefunded,
     DomainEvent,
     LeadCreated,
     MessageReceived,
@@ -183,6 +184,16 @@ def deposit_paid(conn: Connection, event: DomainEvent, at: datetime) -> None:
     )
 
 
+def deposit_refunded(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, DepositRefunded)
+    execute(
+        conn,
+        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
+        " VALUES (%s, %s, 'refunded', %s, %s)",
+        (event.booking_id, event.reference, event.amount_cents, at),
+    )
+
+
 def payment_link_resent(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, PaymentLinkResent)
     execute(
@@ -337,6 +348,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     BookingRescheduled: booking_rescheduled,
     BookingCancelled: booking_cancelled,
     DepositPaid: deposit_paid,
+    DepositRefunded: deposit_refunded,
     PaymentLinkResent: payment_link_resent,
 }
 

@@ -143,8 +143,14 @@ def cmd_run(settings: Settings) -> None:
             )
     try:
         if settings.web_workers > 1:
-            # Worker processes wire themselves from the environment: hand them the resolved database.
+            # Worker processes wire themselves from the environment: hand them the resolved database
+            # and the payments provider (the fake's address and secret when it is the fake).
             os.environ["DATABASE_URL"] = str(container.engine.url.render_as_string(hide_password=False))
+            if stripe is not None:
+                os.environ.update(STRIPE_API_KEY=stripe.api_key, STRIPE_WEBHOOK_SECRET=stripe.webhook_secret)
+                os.environ["PUBLIC_BASE_URL"] = stripe.public_base_url
+                if stripe.api_base:
+                    os.environ["STRIPE_API_BASE"] = stripe.api_base
             serve(settings.host, settings.port, settings.web_workers)
         else:
             uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="info")

@@ -201,3 +201,5 @@ def test_refund_on_early_cancel_is_recorded(stripe_world: tuple[FakeStripe, Test
     assert [(r.amount_cents, r.booking_id) for r in refunded] == [(booked["deposit_due_cents"], booked["booking_id"])]
     fake.deliver_event(fake.sent[-1]["event"])  # charge.refunded replayed
     assert len([r for r in rows(container, payment_events) if r.kind == "refund"]) == 1
+    feed = [(r.kind, r.amount_cents) for r in rows(container, payments_feed) if r.kind == "refunded"]
+    assert feed == [("refunded", booked["deposit_due_cents"])]  # staff see it in the payments feed

@@ -240,3 +240,45 @@ def test_weak_credit_gets_suggestions_confirm_teaches_alias_reject_ignore(contai
     on_new_credits(container, [other])
     assert container.bus.handle(IgnoreCredit(other, staff)).body["status"] == "ignored"
     assert all(r["transaction_id"] != other for r in unmatched_credits(container))
+
+
+def test_staff_confirm_reject_and_ignore_credits_on_the_payments_page(container: Container) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.security import SESSION_COOKIE
+    from tests.test_access_routes import start_session
+
+    a = _booking(container)
+    b = _booking(
+        container, first_name="Kim", last_name="Park", email="kim@example.com", phone="+19165550999", day="2026-12-19"
+    )
+    today = container.clock.now().date()
+    tid = _store_credit(container, a["deposit_due_cents"], "LEE <TRUST>", "hibachi <b>deposit</b>", today)
+    junk = _store_credit(container, 123456, "ACME PAYROLL", "PAYROLL", today)
+    on_new_credits(container, [tid, junk])
+    cookie = start_session(container, "staff")
+    with container.uow() as uow:
+        session = uow.sessions.by_token(cookie)
+    assert session is not None
+    with TestClient(create_app(container), base_url="https://testserver", follow_redirects=False) as client:
+        client.cookies.set(SESSION_COOKIE, cookie)
+        page = client.get("/admin/payments")
+        assert page.status_code == 200
+        assert "LEE &lt;TRUST&gt;" in page.text and "<b>deposit</b>" not in page.text  # escaped
+        assert f"Confirm: pays {a['reference']}" in page.text and f"Confirm: pays {b['reference']}" in page.text
+        csrf = {"csrf_token": session.csrf_token}
+        refused = client.post(f"/admin/payments/{tid}/reject", data={"reference": b["reference"]})
+        assert refused.status_code == 403  # no CSRF token
+        rejected = client.post(f"/admin/payments/{tid}/reject", data=csrf | {"reference": b["reference"]})
+        assert rejected.status_code == 303
+        assert f"Confirm: pays {b['reference']}" not in client.get("/admin/payments").text
+        done = client.post(f"/admin/payments/{tid}/confirm", data=csrf | {"reference": a["reference"]})
+        assert done.status_code == 303
+        assert client.post(f"/admin/payments/{junk}/ignore", data=csrf).status_code == 303
+        assert "No bank credits are waiting." in client.get("/admin/payments").text
+        wrong = client.post(f"/admin/payments/{uuid.uuid4()}/confirm", data=csrf | {"reference": a["reference"]})
+        assert wrong.status_code in (404, 422)
+    sql = "SELECT status, deposit_paid_cents FROM core.bookings WHERE reference = :r"
+    paid = _row(container, sql, r=a["reference"])
+    assert paid.status == "deposit_paid" and paid.deposit_paid_cents == a["deposit_due_cents"]

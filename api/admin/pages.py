@@ -64,7 +64,10 @@ from domain.commands import (
     AddThreadNote,
     AssignThread,
     CancelBooking,
+    ConfirmMatch,
+    IgnoreCredit,
     MarkDepositPaid,
+    RejectMatch,
     ReopenThread,
     RescheduleBooking,
     ResendPaymentLink,
@@ -74,7 +77,7 @@ from domain.commands import (
 )
 from domain.errors import DomainError, Forbidden, NotAuthenticated, SlotUnavailable
 from hibachi.bootstrap import Container
-from services import admin, conversations
+from services import admin, conversations, matching
 
 P = Permission
 STATIC_DIR = FilePath(__file__).parent / "static"
@@ -757,8 +760,53 @@ async def resend_link(request: Request, principal: BookingWriter, reference: Ref
     return await booking_action(request, principal, reference, act)
 
 
+async def _payments(page: Page, *, status: int = 200, error: str | None = None) -> HTMLResponse:
+    feed: list[dict[str, Any]] = await run(admin.payments_feed, page.container)
+    credits: list[dict[str, Any]] = await run(matching.unmatched_credits, page.container)
+    return page.render("payments.html", status, title="Payments", feed=feed, credits=credits, error=error)
+
+
 @router.get("/payments", response_class=HTMLResponse)
 async def payments_page(request: Request, principal: PaymentsReader) -> Response:
+    return await _payments(Page(request, principal))
+
+
+CreditReference = Annotated[str, Form(min_length=1, max_length=16)]
+
+
+async def credit_action(request: Request, principal: Principal, command: Any) -> Response:
+    """A staff decision on a bank credit (confirm, reject, ignore): one command, then the page again."""
     page = Page(request, principal)
-    feed: list[dict[str, Any]] = await run(admin.payments_feed, page.container)
-    return page.render("payments.html", title="Payments", feed=feed)
+    try:
+        await run(page.container.bus.handle, command)
+    except Exception as problem:
+        message = refusal(problem)
+        if message is None:
+            raise
+        return await _payments(page, status=422, error=message)
+    return see_other("/admin/payments")
+
+
+@router.post("/payments/{transaction_id:uuid}/confirm")
+async def confirm_credit(
+    request: Request,
+    principal: PaymentRecorder,
+    transaction_id: uuid.UUID,
+    reference: Annotated[str, Form(max_length=16)],
+) -> Response:
+    return await credit_action(request, principal, ConfirmMatch(str(transaction_id), reference, principal.id))
+
+
+@router.post("/payments/{transaction_id:uuid}/reject")
+async def reject_credit(
+    request: Request,
+    principal: PaymentRecorder,
+    transaction_id: uuid.UUID,
+    reference: Annotated[str, Form(max_length=16)],
+) -> Response:
+    return await credit_action(request, principal, RejectMatch(str(transaction_id), reference, principal.id))
+
+
+@router.post("/payments/{transaction_id:uuid}/ignore")
+async def ignore_credit(request: Request, principal: PaymentRecorder, transaction_id: uuid.UUID) -> Response:
+    return await credit_action(request, principal, IgnoreCredit(str(transaction_id), principal.id))

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import date, datetime, time
 
-from sqlalchemy import Connection, ScalarSelect, delete, func, insert, select, update
+from sqlalchemy import Connection, ScalarSelect, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from db.sql import execute
@@ -100,12 +100,7 @@ def booking_created(conn: Connection, event: DomainEvent, at: datetime) -> None:
             "at": at,
         },
     )
-    execute(
-        conn,
-        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
-        " VALUES (%s, %s, 'deposit_due', %s, %s)",
-        (event.booking_id, event.reference, event.deposit_due_cents, at),
-    )
+    _feed(conn, event.booking_id, event.reference, "deposit_due", event.deposit_due_cents, at)
     execute(
         conn,
         "INSERT INTO read.customer_360 (customer_id, bookings_count, active_bookings, lifetime_value_cents,"
@@ -143,15 +138,7 @@ def booking_cancelled(conn: Connection, event: DomainEvent, at: datetime) -> Non
         .returning(schedule_board.c.total_due_cents)
     ).scalar_one()
     if event.refund_cents:
-        conn.execute(
-            insert(payments_feed).values(
-                booking_id=event.booking_id,
-                reference=event.reference,
-                kind="refund_due",
-                amount_cents=event.refund_cents,
-                occurred_at=at,
-            )
-        )
+        _feed(conn, event.booking_id, event.reference, "refund_due", event.refund_cents, at)
     customer_id = _customer_of(conn, event.booking_id)
     conn.execute(
         update(customer_360)
@@ -176,31 +163,26 @@ def deposit_paid(conn: Connection, event: DomainEvent, at: datetime) -> None:
         "UPDATE read.schedule_board SET status = %s, updated_at = %s WHERE booking_id = %s",
         (event.status, at, event.booking_id),
     )
-    execute(
-        conn,
-        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
-        " VALUES (%s, %s, 'deposit_paid', %s, %s)",
-        (event.booking_id, event.reference, event.amount_cents, at),
-    )
+    _feed(conn, event.booking_id, event.reference, "deposit_paid", event.amount_cents, at)
 
 
 def deposit_refunded(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, DepositRefunded)
-    execute(
-        conn,
-        "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
-        " VALUES (%s, %s, 'refunded', %s, %s)",
-        (event.booking_id, event.reference, event.amount_cents, at),
-    )
+    _feed(conn, event.booking_id, event.reference, "refunded", event.amount_cents, at)
 
 
 def payment_link_resent(conn: Connection, event: DomainEvent, at: datetime) -> None:
     assert isinstance(event, PaymentLinkResent)
+    _feed(conn, event.booking_id, event.reference, "deposit_link_sent", event.amount_cents, at)
+
+
+def _feed(conn: Connection, booking_id: str, reference: str, kind: str, amount_cents: int, at: datetime) -> None:
+    """A row of the payments feed (read.payments_feed)."""
     execute(
         conn,
         "INSERT INTO read.payments_feed (booking_id, reference, kind, amount_cents, occurred_at)"
-        " VALUES (%s, %s, 'deposit_link_sent', %s, %s)",
-        (event.booking_id, event.reference, event.amount_cents, at),
+        " VALUES (%s, %s, %s, %s, %s)",
+        (booking_id, reference, kind, amount_cents, at),
     )
 
 

@@ -293,8 +293,16 @@ SearchQuery = Annotated[str, Query(max_length=100)]
 
 
 def _inbox_context(
-    page: Page, mine: bool, unassigned: bool, human: bool, handoff: bool, status: str, channel: str, search: str
+    mine: Flag = False,
+    unassigned: Flag = False,
+    human: Flag = False,
+    handoff: Flag = False,
+    status: StatusQuery = "",
+    channel: ChannelQuery = "",
+    search: SearchQuery = "",
 ) -> dict[str, Any]:
+    """The inbox's filter query parameters (one list for the page and its rows partial): the
+    filter, the choices as shown, and the query string that reproduces them."""
     flt = inbox_filter(mine, unassigned, human, handoff, status, channel, search)
     chosen = {
         "mine": mine,
@@ -309,6 +317,7 @@ def _inbox_context(
     return {"filters": chosen, "query": query, "flt": flt}
 
 
+InboxQuery = Annotated[dict[str, Any], Depends(_inbox_context)]
 ALERTS_SHOWN = 5
 PAGE_SIZE = 50
 PageNo = Annotated[int, Query(alias="page", ge=0, le=2000)]
@@ -339,17 +348,10 @@ async def _rows(page: Page, flt: admin.InboxFilter, *, with_alerts: bool, page_n
 async def inbox_page(
     request: Request,
     principal: InboxReader,
-    mine: Flag = False,
-    unassigned: Flag = False,
-    human: Flag = False,
-    handoff: Flag = False,
-    status: StatusQuery = "",
-    channel: ChannelQuery = "",
-    search: SearchQuery = "",
+    context: InboxQuery,
     page_no: PageNo = 0,
 ) -> Response:
     page = Page(request, principal)
-    context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
     found = await _rows(page, context["flt"], with_alerts=True, page_no=page_no)
     return page.render("inbox.html", title="Inbox", **found, **context)
 
@@ -358,17 +360,10 @@ async def inbox_page(
 async def inbox_rows(
     request: Request,
     principal: InboxReader,
-    mine: Flag = False,
-    unassigned: Flag = False,
-    human: Flag = False,
-    handoff: Flag = False,
-    status: StatusQuery = "",
-    channel: ChannelQuery = "",
-    search: SearchQuery = "",
+    context: InboxQuery,
     page_no: PageNo = 0,
 ) -> Response:
     page = Page(request, principal)
-    context = _inbox_context(page, mine, unassigned, human, handoff, status, channel, search)
     # A filter change starts again from the first page; a live refresh keeps the page shown.
     page_no = 0 if request.headers.get("hx-trigger") == "filters" else page_no
     # The alerts change with the inbox, not with the filter: a live refresh (triggered by the rows'

@@ -139,7 +139,13 @@ def evaluate(data: dict[str, Any]) -> Result:
         if truth not in top3:
             why: Any = next((x.explain() for x in decision.scores if x.reference == truth), "not a candidate")
             misses.append(
-                {"credit": raw, "truth": truth, "top3": top3, "reason": decision.reason, "truth_evidence": why}
+                {
+                    "credit": raw,
+                    "truth": truth,
+                    "top3": [(s.reference, s.score) for s in decision.ranked[:3]],
+                    "reason": decision.reason,
+                    "truth_evidence": why,
+                }
             )
         pay(truth, credit)  # staff confirm the right booking, which teaches the alias
         aliases.setdefault(normalize_payer(credit.payer), set()).add(state[truth].customer_id)

@@ -18,8 +18,11 @@ Each candidate booking gets a score from 0 to 1000, the sum of the points of its
 | duplicate  | the same payer, memo and amount as a credit already recorded a few days before        |
 
 The decision: the best candidate is matched automatically when its score is at least THRESHOLD, it is
-at least MARGIN ahead of the second, and the credit is not a suspected duplicate; otherwise the top
-SUGGESTIONS candidates are offered to staff, ranked, each with its evidence in words. Evidence never
+at least MARGIN ahead of the second, its evidence includes the reference or an amount it owes (who
+paid is not what for), the memo names no other booking, and the credit does not repeat one already
+recorded (except a split deposit's second half); otherwise the top SUGGESTIONS candidates are offered
+to staff, ranked, each with its evidence in words. Equal scores rank by date: for a deposit the
+booking made most recently before the credit, otherwise the nearer of creation and event. Evidence never
 carries the payer's or customer's name (it is stored unencrypted for the staff page).
 
 The weights were tuned on generated sets (bench/matching.py, dev seed) and checked on another seed.
@@ -72,6 +75,8 @@ DUPLICATE_DAYS = 5
 NAME_RATIO = 88  # rapidfuzz ratio for one name token against another (absorbs one typo)
 
 _CODE = re.compile(r"\bM\s?H\s*[-#:_.]?\s*([A-Z0-9]{4,6})\b")
+# A code after a word that introduces one ("Conf# 7Q3K9", "ref: 7Q3K9", "#7Q3K9") counts as prefixed.
+_MARKED = re.compile(r"(?:\bCONF(?:IRMATION)?|\bREF(?:ERENCE)?|\bBOOKING|\bRES(?:ERVATION)?|#)\W{0,3}([A-Z0-9]{4,6})\b")
 _TOKEN = re.compile(r"\b[A-Z0-9]{4,6}\b")
 _WORD = re.compile(r"[a-z]+")
 _NOISE = frozenset(
@@ -299,17 +304,24 @@ def _code(reference: str) -> str:
 
 
 def reference_tokens(memo: str) -> tuple[list[str], list[str]]:
-    """(tokens written after an MH prefix, other 4-6 character tokens with a digit) in the memo."""
+    """(codes written after MH, or with a digit after a word like "Conf#"; other 4-6 character tokens
+    with a digit, or letters only after such a word: "Conf# DMNWT" is a code, "booking party" is not)."""
     upper = memo.upper()
-    prefixed = [m.group(1) for m in _CODE.finditer(upper)]
-    spans = [m.span(1) for m in _CODE.finditer(upper)]
+    marked = [m for m in _MARKED.finditer(upper) if not m.group(1).isdigit()]
+    prefixed = list(
+        dict.fromkeys(
+            [m.group(1) for m in _CODE.finditer(upper)]
+            + [m.group(1) for m in marked if any(c.isdigit() for c in m.group(1))]
+        )
+    )
+    spans = [m.span(1) for pattern in (_CODE, _MARKED) for m in pattern.finditer(upper)]
     others = [
         m.group(0)
         for m in _TOKEN.finditer(upper)
         if any(c.isdigit() for c in m.group(0))
         and not any(s <= m.start() < e for s, e in spans)
         and not m.group(0).isdigit()
-    ]
+    ] + [m.group(1) for m in marked if m.group(1).isalpha()]
     return prefixed, others
 
 
@@ -417,8 +429,11 @@ def _date_evidence(credit: Credit, candidate: Candidate) -> list[Evidence]:
     out: list[Evidence] = []
     after_created = (credit.posted_on - candidate.created_on).days
     after_event = (credit.posted_on - candidate.event_date).days
-    if after_created < -2:
+    if after_created < -1:
         out.append(Evidence("date", WEIGHTS["date_before_booking"], "posted before the booking was made"))
+    elif after_created < 0:
+        # A day early is a bank's posting date against ours across midnight: possible, not close.
+        out.append(Evidence("date", WEIGHTS["date_plausible"], "posted the day before the booking was made"))
     elif after_event > 30:
         out.append(Evidence("date", WEIGHTS["date_long_after_event"], "posted over a month after the event"))
     else:
@@ -481,9 +496,19 @@ def score(
     return Scored(candidate.reference, candidate.customer_id, total, tuple(evidence))
 
 
-def _proximity(day: dt.date, candidate: Candidate) -> int:
-    """Days from the nearer of the booking's creation and its event: breaks ties between equals."""
-    return min(abs((day - candidate.created_on).days), abs((day - candidate.event_date).days))
+def _proximity(credit: Credit, candidate: Candidate) -> int:
+    """Breaks ties between equals: days since the booking was made for a deposit (paid soon after
+    booking, never before it), otherwise days from the nearer of its creation and its event."""
+    after_created = (credit.posted_on - candidate.created_on).days
+    since_created = after_created if after_created >= 0 else 30 - after_created
+    if credit.amount_cents in (candidate.deposit_owed_cents, candidate.deposit_due_cents // 2):
+        return since_created
+    return min(since_created, abs((credit.posted_on - candidate.event_date).days))
+
+
+def _completes_split(credit: Credit, best: Scored, duplicate: Recorded) -> bool:
+    """The second half of a split payment repeats the first: the same booking, and no duplicate evidence."""
+    return best.reference == duplicate.reference and not any(e.kind == "duplicate" for e in best.evidence)
 
 
 def decide(
@@ -497,7 +522,7 @@ def decide(
     if credit.amount_cents <= 0:
         return Decision(None, (), "not a credit")
     duplicate = _duplicate_of(credit, recorded)
-    proximity = {c.reference: _proximity(credit.posted_on, c) for c in candidates}
+    proximity = {c.reference: _proximity(credit, c) for c in candidates}
     scores = sorted(
         (score(credit, c, alias_customers=alias_customers, duplicate=duplicate) for c in candidates),
         key=lambda s: (-s.score, proximity[s.reference], s.reference),
@@ -514,13 +539,21 @@ def decide(
         return Decision(
             None, ranked, f"best score {best.score} is not {MARGIN} ahead of {second}", dup_ref, tuple(scores)
         )
-    if any(e.kind == "duplicate" for e in best.evidence):
+    if duplicate is not None and not _completes_split(credit, best, duplicate):
+        # A repeat may be a bank's double posting or a second booking of the same customer: staff know.
         return Decision(
-            None, ranked, f"looks like a repeat of a credit recorded for {best.reference}", dup_ref, tuple(scores)
+            None, ranked, f"looks like a repeat of a credit recorded for {duplicate.reference}", dup_ref, tuple(scores)
         )
     named = [s for s in scores if any(e.kind == "reference" and e.points > 0 for e in s.evidence)]
     if len(named) > 1 or len(set(reference_tokens(credit.memo)[0])) > 1:
         return Decision(None, ranked, "memo names several bookings", dup_ref, tuple(scores))
     if any(e.kind == "amount" and e.points < 0 for e in best.evidence):
         return Decision(None, ranked, "more than the booking still owes", dup_ref, tuple(scores))
+    if not any(
+        e.kind == "reference" and e.points > 0 or e.points >= WEIGHTS["amount_half_deposit"] and e.kind == "amount"
+        for e in best.evidence
+    ):
+        # Who paid is not what was paid for: without the reference or an amount the booking owes,
+        # a customer with two bookings (or a credit for two) would be guessed.
+        return Decision(None, ranked, "neither the reference nor an amount owed", dup_ref, tuple(scores))
     return Decision(best.reference, ranked, f"score {best.score}, {best.score - second} ahead", dup_ref, tuple(scores))

@@ -143,6 +143,47 @@ def test_combined_payment_and_duplicate_are_not_automatic() -> None:
     assert second.matched == "MH-7Q3K9"
 
 
+def test_a_repeat_is_not_matched_to_the_customers_other_booking() -> None:
+    dana, dana_later = cand(deposit_paid_cents=10000), cand("MH-22222", created_on=D(2026, 11, 3))
+    first = credit(payer="DANA LEE", memo="deposit")
+    again = decide(first, [dana, dana_later], recorded=[Recorded("MH-7Q3K9", first)])
+    assert again.ranked[0].reference == "MH-22222" and again.ranked[0].score >= THRESHOLD
+    assert again.matched is None and again.reason.startswith("looks like a repeat")
+
+
+def test_who_paid_without_what_for_is_not_automatic() -> None:
+    # The name and a learnt alias are strong, but the amount is nothing the booking owes.
+    odd = decide(credit(23000, payer="DANA LEE", memo="hibachi"), [cand()], alias_customers={"Dana Lee"})
+    assert odd.ranked[0].score >= THRESHOLD and odd.matched is None
+    assert odd.reason == "neither the reference nor an amount owed"
+    with_ref = decide(credit(23000, payer="DANA LEE", memo="MH-7Q3K9"), [cand()])
+    assert with_ref.matched == "MH-7Q3K9"
+
+
+def test_a_code_after_a_word_that_introduces_one() -> None:
+    k = cand("MH-DMNWT")
+    assert kinds(credit(memo="hibachi deposit Conf# DMNWT"), k)["reference"] == WEIGHTS["reference_exact"]
+    assert kinds(credit(memo="ref: DMNWX"), k)["reference"] == WEIGHTS["reference_typo"]
+    # Words after "booking" are not codes, and a letters-only word never names another booking.
+    assert "reference" not in kinds(credit(memo="booking party deposit"), k)
+
+
+def test_a_day_before_the_booking_is_plausible_but_not_close() -> None:
+    assert kinds(credit(day=D(2026, 11, 1)), cand())["date"] == WEIGHTS["date_plausible"]
+    assert kinds(credit(day=D(2026, 10, 31)), cand())["date"] == WEIGHTS["date_before_booking"]
+
+
+def test_ties_on_a_deposit_go_to_the_booking_made_just_before() -> None:
+    day = dt.timedelta(days=1)
+    made_today = cand("MH-BBBB3", first="Kim", last="Park", created_on=POSTED)
+    made_yesterday = cand("MH-CCCC4", first="Ann", last="Ng", created_on=POSTED - day)
+    made_tomorrow = cand("MH-AAAA2", first="Bo", last="Wu", created_on=POSTED + day)
+    # Its event is today, but a deposit is paid when a booking is made, not when it happens.
+    event_today = cand("MH-AAAA1", first="Al", last="Oh", created_on=POSTED - 20 * day, event_date=POSTED)
+    ranked = decide(credit(payer="CHASE ACH"), [made_tomorrow, event_today, made_yesterday, made_today]).ranked
+    assert [s.reference for s in ranked] == ["MH-BBBB3", "MH-CCCC4", "MH-AAAA1", "MH-AAAA2"]
+
+
 def test_bench_targets_on_a_generated_set() -> None:
     result = evaluate(generate(seed=11, n_bookings=300))
     assert result.n >= 450

@@ -506,6 +506,13 @@ def _proximity(credit: Credit, candidate: Candidate) -> int:
     return min(since_created, abs((credit.posted_on - candidate.event_date).days))
 
 
+def _says_what_for(evidence: Evidence) -> bool:
+    """The reference, or an amount the booking owes exactly (not just near it)."""
+    if evidence.kind == "reference":
+        return evidence.points > 0
+    return evidence.kind == "amount" and evidence.points >= WEIGHTS["amount_half_deposit"]
+
+
 def _completes_split(credit: Credit, best: Scored, duplicate: Recorded) -> bool:
     """The second half of a split payment repeats the first: the same booking, and no duplicate evidence."""
     return best.reference == duplicate.reference and not any(e.kind == "duplicate" for e in best.evidence)
@@ -549,10 +556,7 @@ def decide(
         return Decision(None, ranked, "memo names several bookings", dup_ref, tuple(scores))
     if any(e.kind == "amount" and e.points < 0 for e in best.evidence):
         return Decision(None, ranked, "more than the booking still owes", dup_ref, tuple(scores))
-    if not any(
-        e.kind == "reference" and e.points > 0 or e.points >= WEIGHTS["amount_half_deposit"] and e.kind == "amount"
-        for e in best.evidence
-    ):
+    if not any(_says_what_for(e) for e in best.evidence):
         # Who paid is not what was paid for: without the reference or an amount the booking owes,
         # a customer with two bookings (or a credit for two) would be guessed.
         return Decision(None, ranked, "neither the reference nor an amount owed", dup_ref, tuple(scores))

@@ -110,6 +110,11 @@ def start_background(container: Container, settings: Settings, stop: threading.E
         ).start()
 
 
+# `make run`'s fake Plaid item: the same ids every run, so the database keeps one demo item.
+DEMO_BANK_ITEM = "item-demo"
+DEMO_BANK_TOKEN = "access-sandbox-demo"
+
+
 def cmd_run(settings: Settings) -> None:
     import uvicorn
 
@@ -126,7 +131,25 @@ def cmd_run(settings: Settings) -> None:
         fake_url = FakeStripe(secret, webhook_url=f"{public}/webhooks/stripe").server(settings.host).start()
         stripe = StripeConfig(FAKE_API_KEY, secret, public, api_base=fake_url, fake=True)
         fake_note = f"  Payments  fake Stripe at {fake_url} (STRIPE_API_KEY is unset; pay on its checkout page)\n"
+    fake_plaid = None
+    if not (settings.plaid_client_id or settings.plaid_secret or settings.plaid_base_url):
+        # No Plaid keys: the offline fake with one linked demo item, so a bank credit can be made up.
+        from integrations.plaid.fake import FakePlaid
+
+        fake_plaid = FakePlaid()
+        os.environ["PLAID_BASE_URL"] = fake_plaid.start_somewhere()  # this process and its workers
+        public = settings.public_base_url or base
+        fake_plaid.add_item(f"{public}/webhooks/plaid", item_id=DEMO_BANK_ITEM, access_token=DEMO_BANK_TOKEN)
+        fake_note += (
+            f"  Bank      fake Plaid at {fake_plaid.base_url} (PLAID_CLIENT_ID is unset); a bank credit:\n"
+            f"            curl -X POST {fake_plaid.base_url}/fake/credit"
+            ' -d \'{"amount_cents": 10000, "payer": "Dana Lee", "memo": "MH-XXXXX deposit"}\'\n'
+        )
     container = prepare(settings, stripe=stripe)
+    if fake_plaid is not None:
+        from services.bank_sync import store_item
+
+        store_item(container, DEMO_BANK_ITEM, DEMO_BANK_TOKEN)
     stop = threading.Event()
     start_background(container, settings, stop, outbox=settings.run_outbox_in_process)
     print(

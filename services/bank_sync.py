@@ -16,7 +16,9 @@
   place (new provider id, `pending` false, `pending_id` the old id): one credit, its row id stable
   for the matcher, never a second one.
 - A webhook's sync runs on a background thread (`SyncRunner`): the response does not wait, and
-  requests for an item already syncing coalesce into one more run after it.
+  requests for an item already syncing coalesce into one more run after it. The delivery's row in
+  `integra.webhook_events` gets `processed_at` once a sync that covers it completes: a delivery
+  still without one names an update not yet pulled (its sync failed; the next one retries it).
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from db.tables import bank_items, bank_transactions
+from db.tables import bank_items, bank_transactions, webhook_events
 from integrations.plaid.client import BankProvider, BankTxn, MutationDuringPagination, PlaidAdapter, SyncPage
 from integrations.plaid.webhooks import VerifiedWebhook, verify_webhook
+from services.matching import on_new_credits
 
 if TYPE_CHECKING:
     from hibachi.bootstrap import Container
@@ -65,11 +69,23 @@ class SyncOutcome:
 def link_item(container: Container, provider: BankProvider, public_token: str) -> str:
     """Exchange a Link public token and store the item (access token encrypted); the item id."""
     item_id, access_token = provider.exchange_public_token(public_token)
+    store_item(container, item_id, access_token)
+    return item_id
+
+
+def store_item(container: Container, item_id: str, access_token: str) -> None:
+    """Store an item whose access token we hold; an item stored before starts its history again
+    (cursor cleared): `make run`'s fake Plaid keeps its demo item's ids but not its transactions."""
     sealed = container.cipher.encrypt(access_token, table=ITEMS, column="access_token_enc", row_id=item_id)
     with container.uow() as uow:
-        uow.conn.execute(insert(bank_items).values(item_id=item_id, provider=PROVIDER, access_token_enc=sealed))
+        uow.conn.execute(
+            pg_insert(bank_items)
+            .values(item_id=item_id, provider=PROVIDER, access_token_enc=sealed)
+            .on_conflict_do_update(
+                index_elements=[bank_items.c.item_id], set_={"access_token_enc": sealed, "cursor": None}
+            )
+        )
         uow.commit()
-    return item_id
 
 
 def item_ids(container: Container) -> list[str]:
@@ -127,18 +143,11 @@ def sync_item(container: Container, provider: BankProvider, item_id: str) -> Syn
 
 
 def _announce(container: Container, transaction_ids: list[str]) -> None:
-    """Hand new credits to the matcher (services.matching.on_new_credits), when it provides one."""
+    """Hand new credits to the matcher."""
     if not transaction_ids:
         return
     try:
-        from services import matching
-    except ImportError:
-        return
-    hook: Callable[[Container, list[str]], object] | None = getattr(matching, "on_new_credits", None)
-    if hook is None:
-        return
-    try:
-        hook(container, transaction_ids)
+        on_new_credits(container, transaction_ids)
     except Exception:  # the credits are stored; matching can be rerun, the sync must not fail for it
         log.exception("matching new bank credits failed")
 
@@ -233,17 +242,25 @@ class _Store:
 
 class SyncRunner:
     """Runs item syncs on background threads, one at a time per item; a request for an item already
-    syncing makes one more run after the current one (its changes may have come after our fetch)."""
+    syncing makes one more run after the current one (its changes may have come after our fetch).
+    A request may carry the webhook delivery that asked for it: `done` gets the deliveries a
+    successful run covered (a failed run leaves them for the next one)."""
 
-    def __init__(self, work: Callable[[str], object]) -> None:
+    def __init__(
+        self, work: Callable[[str], object], done: Callable[[list[str]], object] = lambda deliveries: None
+    ) -> None:
         self.work = work
+        self.done = done
         self._cond = threading.Condition()
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._deliveries: dict[str, list[str]] = {}
         self.runs = 0
 
-    def request(self, item_id: str) -> None:
+    def request(self, item_id: str, delivery: str | None = None) -> None:
         with self._cond:
+            if delivery is not None:
+                self._deliveries.setdefault(item_id, []).append(delivery)
             if item_id in self._running:
                 self._again.add(item_id)
                 return
@@ -252,10 +269,16 @@ class SyncRunner:
 
     def _run(self, item_id: str) -> None:
         while True:
+            with self._cond:
+                covered = self._deliveries.pop(item_id, [])
             try:
                 self.work(item_id)
+                if covered:
+                    self.done(covered)
             except Exception:
                 log.exception("plaid sync of item %s failed", item_id)
+                with self._cond:
+                    self._deliveries[item_id] = covered + self._deliveries.get(item_id, [])
             with self._cond:
                 self.runs += 1
                 if item_id in self._again:
@@ -276,10 +299,20 @@ class BankSync:
     def __init__(self, container: Container, provider: BankProvider) -> None:
         self.container = container
         self.provider = provider
-        self.runner = SyncRunner(self.sync)
+        self.runner = SyncRunner(self.sync, self.processed)
 
     def sync(self, item_id: str) -> SyncOutcome:
         return sync_item(self.container, self.provider, item_id)
+
+    def processed(self, event_ids: list[str]) -> None:
+        """The webhook deliveries a completed sync covered (integra.webhook_events.processed_at)."""
+        with self.container.uow() as uow:
+            uow.conn.execute(
+                update(webhook_events)
+                .where(webhook_events.c.provider == PROVIDER, webhook_events.c.event_id.in_(event_ids))
+                .values(processed_at=self.container.clock.now())
+            )
+            uow.commit()
 
     def verify(self, raw: bytes, header: str | None) -> VerifiedWebhook:
         return verify_webhook(raw, header, self.provider.webhook_key, self.container.clock.now().timestamp())

@@ -180,3 +180,68 @@ def test_several_api_processes_serve_and_stop_together(tmp_path: Path, scratch_u
         server.terminate()
         assert server.wait(20) == 0
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workers)
+
+
+def test_run_without_plaid_keys_takes_a_bank_credit_from_its_fake_plaid(tmp_path: Path, scratch_url: str) -> None:
+    import queue
+    import re
+    import socket
+    import threading
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS and not k.startswith(("PLAID_", "STRIPE_"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hibachi.cli", "run"],
+        env=base | keys() | {"DATABASE_URL": scratch_url, "PORT": str(port), "DATA_DIR": str(tmp_path / "data")},
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert server.stdout is not None
+
+    def pump() -> None:
+        for line in server.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        fake_url = None
+        deadline = time.monotonic() + 90
+        while fake_url is None and time.monotonic() < deadline:
+            found = re.search(r"fake Plaid at (http://\S+)", lines.get(timeout=90))
+            fake_url = found.group(1) if found else None
+        assert fake_url, "run printed no fake Plaid address"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        credit = {"amount_cents": 12345, "payer": "Dana Lee", "memo": "hibachi deposit"}
+        assert httpx.post(f"{fake_url}/fake/credit", json=credit, timeout=5).status_code == 200
+        engine = create_engine(sqlalchemy_url(scratch_url))
+        try:
+            stored = processed = 0
+            while time.monotonic() < deadline and not (stored and processed):
+                with engine.connect() as conn:
+                    stored = conn.execute(
+                        text("SELECT count(*) FROM integra.bank_transactions WHERE amount_cents = 12345")
+                    ).scalar_one()
+                    processed = conn.execute(
+                        text("SELECT count(*) FROM integra.webhook_events WHERE processed_at IS NOT NULL")
+                    ).scalar_one()
+                time.sleep(0.2)
+            # The signed webhook reached the app, was verified against the fake's key, and synced.
+            assert (stored, processed) == (1, 1)
+        finally:
+            engine.dispose()
+    finally:
+        server.terminate()
+        server.wait(20)

@@ -4,6 +4,7 @@ webhooks verified / refused / deduplicated, payer and memo encrypted at rest."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -116,6 +117,41 @@ def test_mutation_during_pagination_restarts_from_the_saved_cursor(
     assert cursor_of(container, item_id) == f"{item_id}:6"
 
 
+def test_two_syncs_of_one_item_racing_store_each_credit_once(
+    container: Container, fake: FakePlaid, adapter: PlaidAdapter, item_id: str
+) -> None:
+    for i in range(3):
+        fake.add_credit(item_id, 8000 + i, memo=f"race {i}")
+    fetched, other_done = threading.Event(), threading.Event()
+
+    class Slow:
+        """The adapter; the first sync's first page waits until the other sync has committed."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(adapter, name)
+
+        def sync_page(self, access_token: str, cursor: str | None) -> Any:
+            page = adapter.sync_page(access_token, cursor)
+            if not fetched.is_set():
+                fetched.set()
+                assert other_done.wait(10)
+            return page
+
+    outcomes: list[Any] = []
+    slow = threading.Thread(target=lambda: outcomes.append(sync_item(container, Slow(), item_id)))
+    slow.start()
+    assert fetched.wait(10)
+    fake.add_credit(item_id, 9000, memo="between")
+    fast = sync_item(container, adapter, item_id)
+    other_done.set()
+    slow.join(10)
+    assert len(fast.new_credit_ids) == 4 and fast.attempts == 1
+    # The slow sync found the cursor moved under it, went again from the new one and found nothing.
+    assert outcomes[0].attempts == 2 and outcomes[0].new_credit_ids == []
+    assert sorted(r.amount_cents for r in rows(container)) == [8000, 8001, 8002, 9000]
+    assert cursor_of(container, item_id) == f"{item_id}:4"
+
+
 def test_pending_to_posted_replaces_the_pending_credit(
     container: Container, fake: FakePlaid, adapter: PlaidAdapter, item_id: str
 ) -> None:
@@ -219,6 +255,37 @@ def test_a_verified_webhook_triggers_one_sync_and_a_repeat_none(
     assert post(client, body, later).json()["duplicate"] is False
     assert wired.runner.wait_idle(10) and wired.runner.runs == runs + 1
     assert sorted(r.amount_cents for r in rows(container)) == [20000, 21000]
+    with container.engine.connect() as conn:
+        assert None not in conn.execute(select(webhook_events.c.processed_at)).scalars().all()
+
+
+def test_a_delivery_whose_sync_failed_stays_unprocessed_until_one_succeeds(
+    container: Container, fake: FakePlaid, item_id: str, client: TestClient, wired: BankSync
+) -> None:
+    fake.add_credit(item_id, 20000, memo="HB-LATE")
+    body, headers = fake.signed_webhook(item_id, iat=container.clock.now().timestamp())
+    real, failing = wired.provider, True
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def sync_page(self, access_token: str, cursor: str | None) -> Any:
+            if failing:
+                raise ConnectionError("plaid is down")
+            return real.sync_page(access_token, cursor)
+
+    def processed() -> list[Any]:
+        with container.engine.connect() as conn:
+            return list(conn.execute(select(webhook_events.c.processed_at)).scalars())
+
+    wired.provider = Down()
+    assert post(client, body, headers).status_code == 200
+    assert wired.runner.wait_idle(10) and rows(container) == [] and processed() == [None]
+    failing = False
+    wired.runner.request(item_id)  # the next sync (a later webhook or `hibachi plaid sync`)
+    assert wired.runner.wait_idle(10) and len(rows(container)) == 1
+    assert processed() != [None]
 
 
 def test_other_webhook_codes_do_not_sync(

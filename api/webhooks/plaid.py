@@ -58,5 +58,5 @@ async def plaid_webhook(request: Request, container: ContainerDep) -> Any:
     fresh = await run_in_threadpool(_record, container, event_id, f"{webhook_type}.{code}")
     item_id = payload.get("item_id")
     if fresh and webhook_type == "TRANSACTIONS" and code == "SYNC_UPDATES_AVAILABLE" and isinstance(item_id, str):
-        wiring.runner.request(item_id)
+        wiring.runner.request(item_id, event_id)
     return {"received": True, "duplicate": not fresh}

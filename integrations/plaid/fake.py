@@ -84,6 +84,13 @@ class FakePlaid:
         threading.Thread(target=self._server.serve_forever, daemon=True, name="fake-plaid").start()
         return self.base_url
 
+    def start_somewhere(self) -> str:
+        """Start on DEFAULT_PORT (where the app looks for the fake by default), or any free port."""
+        try:
+            return self.start(DEFAULT_PORT)
+        except OSError:
+            return self.start(0)
+
     @property
     def base_url(self) -> str:
         assert self._server is not None, "start() first"
@@ -208,9 +215,16 @@ class FakePlaid:
         log.info("fake Plaid: webhook for %s answered %s", item_id, status)
 
     # ------------------------------------------------------------------ knobs
-    def add_item(self, webhook: str | None = None) -> FakeItem:
+    def add_item(
+        self, webhook: str | None = None, *, item_id: str | None = None, access_token: str | None = None
+    ) -> FakeItem:
+        """A new item (ids random unless given: `make run`'s demo item keeps its ids across runs)."""
         with self._lock:
-            item = FakeItem("item-" + secrets.token_hex(8), "access-sandbox-" + secrets.token_hex(12), webhook)
+            item = FakeItem(
+                item_id or "item-" + secrets.token_hex(8),
+                access_token or "access-sandbox-" + secrets.token_hex(12),
+                webhook,
+            )
             self.items[item.item_id] = item
             self.by_token[item.access_token] = item
             return item

@@ -85,6 +85,15 @@ class CustomerRepository:
         found = row.fetchone()
         return self._record(found) if found else None
 
+    def many(self, customer_ids: list[str]) -> dict[str, CustomerRecord]:
+        """The customers of these ids (one query), by id; unknown ids are absent."""
+        if not customer_ids:
+            return {}
+        rows = execute(
+            self.conn, f"SELECT {CUSTOMER_COLUMNS} FROM core.customers WHERE id = ANY(%s::uuid[])", (customer_ids,)
+        )
+        return {str(row.id): self._record(row) for row in rows}
+
     def find(self, *, email: str | None = None, phone: str | None = None) -> CustomerRecord | None:
         """By normalised email first, then phone (one query)."""
         email_bidx = self.blind.of("email", email) if email else None

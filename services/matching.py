@@ -37,17 +37,14 @@ def _candidates(uow: UnitOfWork, exclude: set[str]) -> tuple[list[Candidate], di
         " WHERE status = ANY(%s) AND deposit_paid_cents < total_due_cents",
         (list(ACTIVE_STATUSES),),
     ).fetchall()
-    names: dict[str, tuple[str, str]] = {}
+    rows = [r for r in rows if str(r.id) not in exclude]
+    customers = uow.customers.many(sorted({str(r.customer_id) for r in rows}))
     out: list[Candidate] = []
     ids: dict[str, str] = {}
     for r in rows:
-        if str(r.id) in exclude:
-            continue
         customer_id = str(r.customer_id)
-        if customer_id not in names:
-            record = uow.customers.get(customer_id)
-            names[customer_id] = (record.first_name, record.last_name) if record else ("", "")
-        first, last = names[customer_id]
+        record = customers.get(customer_id)
+        first, last = (record.first_name, record.last_name) if record else ("", "")
         out.append(
             Candidate(
                 r.reference,

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -58,27 +59,53 @@ def aad(table: str, column: str, row_id: str) -> bytes:
     return f"{table}.{column}/{row_id}".encode()
 
 
+class DataKeys(Protocol):
+    """Where data keys come from (db/envelope.py: wrapped by the master key, in Postgres)."""
+
+    def key(self, key_id: str) -> bytes:
+        """The data key; KeyDestroyed when it was destroyed (its owner erased)."""
+        ...
+
+
+class KeyDestroyed(ValueError):
+    """The value's data key was destroyed (crypto-shredded): it can never be read again."""
+
+
+DATA_KEY_PREFIX = "dk:"  # key ids of data keys; anything else names a master key of PII_KEYS
+
+
+def data_key_id(owner_id: str) -> str:
+    """The id of an owner's data key (a customer's or a thread's): its row id, compact."""
+    return DATA_KEY_PREFIX + owner_id.replace("-", "")
+
+
 @dataclass(frozen=True)
 class FieldCipher:
+    """AES-GCM with a master key of the keyring, or (envelope encryption) with a data key of one
+    customer or thread, itself stored wrapped by the master key; the blob names whichever it was."""
+
     keys: dict[str, bytes]
     active_key_id: str
+    data_keys: DataKeys | None = None
 
     def __post_init__(self) -> None:
         if self.active_key_id not in self.keys:
             raise PiiKeyError(f"PII_ACTIVE_KEY_ID: {self.active_key_id!r} is not one of PII_KEYS")
 
-    def encrypt(self, plaintext: str, *, table: str, column: str, row_id: str) -> bytes:
-        return self.seal(plaintext.encode(), aad(table, column, row_id))
+    def encrypt(self, plaintext: str, *, table: str, column: str, row_id: str, data_key: str | None = None) -> bytes:
+        return self.seal(plaintext.encode(), aad(table, column, row_id), data_key=data_key)
 
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: str) -> str:
         return self.open(blob, aad(table, column, row_id)).decode()
 
-    def seal(self, plaintext: bytes, associated: bytes) -> bytes:
-        """AES-GCM under the active key, in this module's layout (key id, nonce, ciphertext+tag)."""
-        key_id = self.active_key_id.encode()
+    def seal(self, plaintext: bytes, associated: bytes, *, data_key: str | None = None) -> bytes:
+        """AES-GCM under the active master key, or under `data_key`, in this module's layout (key id,
+        nonce, ciphertext+tag)."""
+        key_id = data_key or self.active_key_id
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.active_key_id]).encrypt(nonce, plaintext, associated)
-        return bytes([FORMAT_VERSION, len(key_id)]) + key_id + nonce + sealed
+        sealed = AESGCM(self._key(key_id)).encrypt(nonce, plaintext, associated)
+        encoded = key_id.encode()
+        return bytes([FORMAT_VERSION, len(encoded)]) + encoded + nonce + sealed
 
     def open(self, blob: bytes, associated: bytes) -> bytes:
         if not blob or blob[0] != FORMAT_VERSION:
@@ -87,10 +114,21 @@ class FieldCipher:
         key_id = blob[2 : 2 + id_len].decode()
         nonce = blob[2 + id_len : 2 + id_len + NONCE_BYTES]
         sealed = blob[2 + id_len + NONCE_BYTES :]
+        return AESGCM(self._key(key_id)).decrypt(nonce, sealed, associated)
+
+    def _key(self, key_id: str) -> bytes:
+        if key_id.startswith(DATA_KEY_PREFIX):
+            if self.data_keys is None:
+                raise ValueError(f"no data key store to find {key_id!r}")
+            return self.data_keys.key(key_id)
         key = self.keys.get(key_id)
         if key is None:
             raise ValueError(f"no key {key_id!r} to decrypt with")
-        return AESGCM(key).decrypt(nonce, sealed, associated)
+        return key
+
+    def master(self) -> FieldCipher:
+        """This keyring without data keys: what wraps them."""
+        return FieldCipher(self.keys, self.active_key_id)
 
     @staticmethod
     def key_id_of(blob: bytes) -> str:

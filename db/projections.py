@@ -22,6 +22,7 @@ from domain.events import (
     BookingCreated,
     BookingRescheduled,
     ConsentUpdated,
+    CustomerErased,
     DepositPaid,
     DepositRefunded,
     DomainEvent,
@@ -74,6 +75,15 @@ def consent_updated(conn: Connection, event: DomainEvent, at: datetime) -> None:
         update(customer_360)
         .where(customer_360.c.customer_id == event.customer_id)
         .values(**{f"consent_{event.channel}": event.granted})
+    )
+
+
+def customer_erased(conn: Connection, event: DomainEvent, at: datetime) -> None:
+    assert isinstance(event, CustomerErased)
+    conn.execute(
+        update(customer_360)
+        .where(customer_360.c.customer_id == event.customer_id)
+        .values(consent_sms=False, consent_email=False)
     )
 
 
@@ -326,6 +336,7 @@ PROJECTIONS: dict[type[DomainEvent], Projection] = {
     ThreadCustomerLinked: thread_customer_linked,
     LeadCreated: lead_created,
     ConsentUpdated: consent_updated,
+    CustomerErased: customer_erased,
     BookingCreated: booking_created,
     BookingRescheduled: booking_rescheduled,
     BookingCancelled: booking_cancelled,

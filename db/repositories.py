@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
+from db.envelope import owner_key
 from db.pii import BlindIndex, FieldCipher
 from db.sql import execute, executemany
 from db.tables import booking_upgrades, bookings, consents, customers
@@ -59,9 +60,11 @@ class CustomerRepository:
         self.blind = blind
 
     def _enc(self, column: str, row_id: str, value: str | None) -> bytes | None:
+        """Sealed with the customer's own data key (db/envelope.py)."""
         if value is None:
             return None
-        return self.cipher.encrypt(value, table="core.customers", column=column, row_id=row_id)
+        key = owner_key(self.cipher, self.conn, row_id, "customer")
+        return self.cipher.encrypt(value, table="core.customers", column=column, row_id=row_id, data_key=key)
 
     def _dec(self, column: str, row_id: str, blob: bytes | None) -> str | None:
         if blob is None:
@@ -154,6 +157,7 @@ class CustomerRepository:
             ),
         ).fetchone()
         if created is None:
+            self.conn.execute(text("DELETE FROM core.data_keys WHERE owner_id = :id"), {"id": row_id})
             return None
         return CustomerRecord(row_id, first_name, last_name, email, phone, consent_sms, False, version)
 
@@ -299,8 +303,10 @@ class BookingRepository:
     def add(
         self, booking: Booking, *, address: str, notes: str | None, source: str, unit_prices: dict[str, int]
     ) -> None:
+        key = owner_key(self.cipher, self.conn, booking.customer_id, "customer")
+
         def enc(column: str, value: str) -> bytes:
-            return self.cipher.encrypt(value, table="core.bookings", column=column, row_id=booking.id)
+            return self.cipher.encrypt(value, table="core.bookings", column=column, row_id=booking.id, data_key=key)
 
         execute(
             self.conn,

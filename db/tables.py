@@ -97,7 +97,8 @@ customers = Table(
     Column("version", Integer, nullable=False, server_default=text("0")),
     _created(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    CheckConstraint("email_bidx IS NOT NULL OR phone_bidx IS NOT NULL", name="has_contact"),
+    Column("erased_at", DateTime(timezone=True)),  # erased on request: no contact, names tombstoned
+    CheckConstraint("erased_at IS NOT NULL OR email_bidx IS NOT NULL OR phone_bidx IS NOT NULL", name="has_contact"),
     schema="core",
 )
 Index("uq_customers_email_bidx", customers.c.email_bidx, unique=True)
@@ -105,6 +106,22 @@ Index("uq_customers_phone_bidx", customers.c.phone_bidx, unique=True)
 Index("ix_customers_first_name_bidx", customers.c.first_name_bidx)
 Index("ix_customers_last_name_bidx", customers.c.last_name_bidx)
 Index("ix_customers_full_name_bidx", customers.c.full_name_bidx)
+
+data_keys = Table(
+    # Envelope encryption (db/envelope.py): a customer's or a thread's data key, wrapped by the master
+    # key `master_key_id`; `wrapped` NULL once destroyed (the owner was erased).
+    "data_keys",
+    metadata,
+    Column("owner_id", UUID(as_uuid=False), primary_key=True),
+    Column("owner_kind", String(16), nullable=False),
+    Column("wrapped", LargeBinary),
+    Column("master_key_id", String(32), nullable=False),
+    _created(),
+    Column("destroyed_at", DateTime(timezone=True)),
+    CheckConstraint("owner_kind IN ('customer', 'thread')", name="owner_kind_known"),
+    schema="core",
+)
+Index("ix_data_keys_master_key_id", data_keys.c.master_key_id)  # rotation finds the keys left to re-wrap
 
 consents = Table(
     # The consent ledger: every opt-in and opt-out; customers.consent_* is the current state.

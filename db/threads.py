@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from db.envelope import owner_key
 from db.pii import BlindIndex, FieldCipher
 from db.sql import execute
 
@@ -81,6 +82,11 @@ class ThreadRepository:
         self.cipher = cipher
         self.blind = blind
 
+    def _seal(self, thread_id: str, value: str, *, table: str, column: str, row_id: str) -> bytes:
+        """Sealed with the thread's own data key (db/envelope.py)."""
+        key = owner_key(self.cipher, self.conn, thread_id, "thread")
+        return self.cipher.encrypt(value, table=table, column=column, row_id=row_id, data_key=key)
+
     def contact_index(self, channel: str, contact: str) -> bytes:
         # SMS threads share the customers' phone index kind, so a thread joins its customer by value.
         return self.blind.of("phone" if channel == "sms" else f"{channel}-session", contact)
@@ -90,15 +96,20 @@ class ThreadRepository:
         Insert first: a concurrent first message waits on the unique index, then finds this one."""
         bidx = self.contact_index(channel, contact)
         thread_id = str(uuid.uuid4())
-        sealed = self.cipher.encrypt(contact, table=THREADS, column=CONTACT, row_id=thread_id)
         row = execute(
             self.conn,
-            "INSERT INTO core.message_threads (id, channel, contact_bidx, contact_enc, customer_id)"
-            " VALUES (%s, %s, %s, %s, %s)"
+            "INSERT INTO core.message_threads (id, channel, contact_bidx, customer_id)"
+            " VALUES (%s, %s, %s, %s)"
             f" ON CONFLICT (channel, contact_bidx) DO NOTHING RETURNING {THREAD_COLUMNS}",
-            (thread_id, channel, bidx, sealed, customer_id),
+            (thread_id, channel, bidx, customer_id),
         ).fetchone()
         if row is not None:
+            # Sealed once the thread exists: its data key is made only for a thread that was.
+            execute(
+                self.conn,
+                "UPDATE core.message_threads SET contact_enc = %s WHERE id = %s",
+                (self._seal(thread_id, contact, table=THREADS, column=CONTACT, row_id=thread_id), thread_id),
+            )
             return _thread(row), True
         row = execute(
             self.conn,
@@ -167,7 +178,7 @@ class ThreadRepository:
         at: datetime,
     ) -> StoredMessage:
         message_id = str(uuid.uuid4())
-        sealed = self.cipher.encrypt(body, table=MESSAGES, column=BODY, row_id=message_id)
+        sealed = self._seal(thread_id, body, table=MESSAGES, column=BODY, row_id=message_id)
         row = execute(
             self.conn,
             "INSERT INTO core.messages (id, thread_id, direction, author, body_enc, provider, provider_message_id,"
@@ -191,7 +202,7 @@ class ThreadRepository:
     def add_note(self, thread_id: str, *, author_id: str, body: str, at: datetime) -> StoredNote:
         """A private staff note on the thread, its body encrypted to its own row."""
         note_id = str(uuid.uuid4())
-        sealed = self.cipher.encrypt(body, table=NOTES, column=BODY, row_id=note_id)
+        sealed = self._seal(thread_id, body, table=NOTES, column=BODY, row_id=note_id)
         execute(
             self.conn,
             "INSERT INTO core.thread_notes (id, thread_id, author_id, body_enc, created_at)"

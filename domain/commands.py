@@ -277,6 +277,24 @@ class IgnoreCredit:
     by: str
 
 
+@dataclass(frozen=True)
+class ExportCustomerData:
+    """A data subject's copy of everything held about them (services/privacy.py); `customer` is
+    their id, email or phone."""
+
+    customer: str
+    by: str
+
+
+@dataclass(frozen=True)
+class EraseCustomer:
+    """Erase a customer on request: crypto-shred their data, keep the accounts' facts
+    (services/privacy.py)."""
+
+    customer: str
+    by: str
+
+
 Command = (
     CreateBooking
     | RescheduleBooking
@@ -302,4 +320,6 @@ Command = (
     | ConfirmMatch
     | RejectMatch
     | IgnoreCredit
+    | ExportCustomerData
+    | EraseCustomer
 )

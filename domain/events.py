@@ -35,6 +35,19 @@ class LeadCreated(DomainEvent):
 
 
 @dataclass(frozen=True)
+class CustomerErased(DomainEvent):
+    """The customer's personal data was erased on request (who asked: a staff id, or `cli`)."""
+
+    aggregate_type: ClassVar[str] = "customer"
+    customer_id: str
+    by: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.customer_id
+
+
+@dataclass(frozen=True)
 class ConsentUpdated(DomainEvent):
     aggregate_type: ClassVar[str] = "customer"
     customer_id: str

@@ -6,13 +6,14 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from agent.engines import RULES, Phraser, TemplatePhraser, Understander
 from db.engine import make_engine
+from db.envelope import DataKeyStore
 from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
 from domain.business import Business
@@ -108,6 +109,8 @@ def bootstrap(
     as this process: tests, evals, benchmarks)."""
     engine = make_engine(database_url, pool_size=pool_size)
     clock = clock or SystemClock()
+    # Envelope encryption: customers' and threads' data under their own keys, wrapped by the master.
+    cipher = replace(cipher.master(), data_keys=DataKeyStore(engine, cipher))
 
     def uow_factory() -> UnitOfWork:
         return UnitOfWork(engine, cipher, blind, business, outbox_max_attempts=outbox_max_attempts)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from db.repositories import CustomerRecord
 from db.sql import execute
@@ -23,7 +24,9 @@ from domain.commands import (
     ConfirmMatch,
     CreateBooking,
     CustomerDetails,
+    EraseCustomer,
     ExpirePaymentLink,
+    ExportCustomerData,
     HandBackThread,
     HandOffThread,
     IgnoreCredit,
@@ -47,6 +50,7 @@ from domain.contact import normalize_email, normalize_phone
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, SlotUnavailable
 from domain.events import (
     ConsentUpdated,
+    CustomerErased,
     DepositRefunded,
     DomainEvent,
     LeadCreated,
@@ -67,6 +71,7 @@ from domain.matching import normalize_payer
 from domain.money import format_usd
 from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
+from services import privacy
 from services.context import ServiceContext, fields_under
 
 SOURCES = ("web", "sms", "staff", "api", "agent")
@@ -900,6 +905,24 @@ def suggest_matches(cmd: SuggestMatches, uow: UnitOfWork, ctx: ServiceContext) -
     return {"transaction_id": str(row.id), "status": "unmatched", "suggestions": rank}
 
 
+# ---------------------------------------------------------------- data subject requests
+
+
+def export_customer_data(cmd: ExportCustomerData, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    record = privacy.find_customer(uow, cmd.customer)
+    return privacy.export_bundle(uow, record.id, at=ctx.clock.now())
+
+
+def erase_customer(cmd: EraseCustomer, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    record = privacy.find_customer(uow, cmd.customer)
+    at = ctx.clock.now()
+    today = at.astimezone(ZoneInfo(ctx.business.timezone)).date()
+    result = privacy.erase(uow, record, at=at, today=today)
+    if result["erased"]:
+        _publish_customer(uow, ctx, record, [CustomerErased(customer_id=record.id, by=cmd.by)])
+    return result
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -928,4 +951,6 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     ConfirmMatch: ("confirm-match", confirm_match, 200),
     RejectMatch: ("reject-match", reject_match, 200),
     IgnoreCredit: ("ignore-credit", ignore_credit, 200),
+    ExportCustomerData: ("export-customer-data", export_customer_data, 200),
+    EraseCustomer: ("erase-customer", erase_customer, 200),
 }

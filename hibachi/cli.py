@@ -500,6 +500,85 @@ def plaid_main(argv: list[str]) -> int:
     return 0
 
 
+def progress_bar(label: str, done: int, total: int, *, width: int = 30) -> str:
+    """`label [#########.....]  45%  450/1000`: drawn again in place on a terminal."""
+    share = done / total if total else 1.0
+    filled = round(width * share)
+    return f"{label} [{'#' * filled}{'.' * (width - filled)}] {share:4.0%}  {done}/{total}"
+
+
+def privacy_main(argv: list[str]) -> int:
+    """`hibachi keys rotate` and `hibachi customer export|erase`."""
+    import json
+
+    from db.envelope import keys_to_rewrap, rotate_master
+    from domain.commands import EraseCustomer, ExportCustomerData
+    from domain.errors import DomainError
+
+    parser = argparse.ArgumentParser(prog=f"hibachi {argv[0]}")
+    actions = parser.add_subparsers(dest="action", required=True)
+    if argv[0] == "keys":
+        rotate = actions.add_parser(
+            "rotate",
+            help="re-wrap every data key with the active master key (PII_ACTIVE_KEY_ID); resumable",
+        )
+        rotate.add_argument("--batch", type=int, default=500, help="keys per transaction")
+    else:
+        export = actions.add_parser("export", help="everything held about a customer, as JSON")
+        erase = actions.add_parser("erase", help="erase a customer (crypto-shredding); asks for --yes")
+        for action in (export, erase):
+            action.add_argument("customer", help="the customer's id, email or phone")
+        export.add_argument("--out", metavar="FILE", help="write the bundle here (default: standard output)")
+        erase.add_argument("--yes", action="store_true", help="yes, erase: this cannot be undone")
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        settings = load_settings()
+        container = prepare(settings)
+        try:
+            if args.action == "rotate":
+                master = settings.cipher()
+                left = keys_to_rewrap(container.engine, master)
+                print(f"{left} data key(s) to re-wrap with master key {master.active_key_id}", flush=True)
+                done = rotate_master(
+                    container.engine,
+                    master,
+                    batch=max(1, args.batch),
+                    progress=lambda p: print("\r" + progress_bar("re-wrapping", p.done, p.total), end="", flush=True),
+                )
+                print(f"\nre-wrapped {done} data key(s); none left under another master key")
+            elif args.action == "export":
+                bundle = container.bus.handle(ExportCustomerData(args.customer, by="cli")).body
+                encoded = json.dumps(bundle, indent=1, ensure_ascii=False, default=str)
+                if args.out:
+                    Path(args.out).write_text(encoded + "\n", encoding="utf-8")
+                    print(f"wrote {args.out}")
+                else:
+                    print(encoded)
+            else:
+                if not args.yes:
+                    raise UsageError("erase cannot be undone: add --yes")
+                erased = container.bus.handle(EraseCustomer(args.customer, by="cli")).body
+                if erased["erased"]:
+                    print(
+                        f"erased customer {erased['customer_id']}: {erased['data_keys_destroyed']} data key(s)"
+                        f" destroyed, {erased['messages']} message(s) and {erased['bookings']} booking(s) tombstoned"
+                    )
+                else:
+                    print(f"customer {erased['customer_id']} was already erased at {erased['already_erased_at']}")
+        finally:
+            container.engine.dispose()
+    except (SettingsError, BusinessFileError, UsageError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
 MACHINE_COMMANDS = ("token", "service")
 
 
@@ -520,11 +599,14 @@ def main(argv: list[str] | None = None) -> int:
         return user_main(argv)
     if argv and argv[0] == "plaid":
         return plaid_main(argv)
+    if argv and argv[0] in ("keys", "customer"):
+        return privacy_main(argv)
     parser = argparse.ArgumentParser(
         prog="hibachi",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
-        "`hibachi service create|rotate|deactivate`, `hibachi token create` (each has --help).",
+        "`hibachi service create|rotate|deactivate`, `hibachi token create`; privacy: `hibachi keys rotate`,"
+        " `hibachi customer export|erase` (each has --help).",
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

@@ -20,6 +20,8 @@ from domain.commands import CancelBooking, EraseCustomer, ExportCustomerData
 from domain.errors import DomainError
 from hibachi.bootstrap import Container
 from tests.graph_support import all_bookings
+from tests.test_migrations_and_cli import keys, run_cli
+from tests.test_migrations_and_cli import scratch_url as scratch_url  # a fixture
 
 NAME = ("Quenby", "Zaltorian")
 EMAIL = "quenby.zaltorian@example.org"
@@ -234,3 +236,56 @@ def test_erasure_leaves_no_plaintext_anywhere(container: Container, log_file: Pa
     assert stale is not None
     again = container.bus.handle(EraseCustomer(customer=cid, by="test")).body
     assert again["erased"] is False
+
+
+def test_the_cli_rotates_with_a_progress_bar_and_exports_and_erases(tmp_path: Path, scratch_url: str) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from db.envelope import DataKeyStore
+    from db.pii import BlindIndex, decode_key, parse_keyring
+    from domain.clock import FixedClock
+    from hibachi.bootstrap import bootstrap
+    from hibachi.business_file import DEFAULT_BUSINESS_FILE, load_business
+    from tests.factories import create_booking_cmd
+
+    env = keys() | {"DATABASE_URL": scratch_url}
+    assert run_cli("load-business", env=env, tmp_path=tmp_path).returncode == 0
+    first = FieldCipher(parse_keyring(env["PII_KEYS"]), env["PII_ACTIVE_KEY_ID"])
+    container = bootstrap(
+        database_url=scratch_url,
+        business=load_business(DEFAULT_BUSINESS_FILE),
+        cipher=first,
+        blind=BlindIndex(decode_key(env["BLIND_INDEX_KEY"], name="BLIND_INDEX_KEY")),
+        clock=FixedClock(datetime(2025, 12, 1, 18, tzinfo=UTC)),  # booked last year: the party is over
+    )
+    try:
+        booked = container.bus.handle(create_booking_cmd(day="2026-01-10")).body  # a past party
+        assert isinstance(container.cipher.data_keys, DataKeyStore)
+    finally:
+        container.engine.dispose()
+
+    rotated_env = env | {"PII_KEYS": f"{env['PII_KEYS']},k2:{new_key()}", "PII_ACTIVE_KEY_ID": "k2"}
+    rotated = run_cli("keys", "rotate", "--batch", "1", env=rotated_env, tmp_path=tmp_path)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "1 data key(s) to re-wrap with master key k2" in rotated.stdout
+    assert (
+        "re-wrapping [" in rotated.stdout and "100%" in rotated.stdout and "re-wrapped 1 data key(s)" in rotated.stdout
+    )
+    again = run_cli("keys", "rotate", env=rotated_env, tmp_path=tmp_path)
+    assert "0 data key(s) to re-wrap" in again.stdout and "re-wrapped 0" in again.stdout
+
+    out = tmp_path / "bundle.json"
+    exported = run_cli(
+        "customer", "export", "dana.lee@example.com", "--out", str(out), env=rotated_env, tmp_path=tmp_path
+    )
+    assert exported.returncode == 0, exported.stderr
+    bundle = json.loads(out.read_text())
+    assert bundle["customer"]["email"] == "dana.lee@example.com"
+    assert bundle["bookings"][0]["reference"] == booked["reference"]
+    refused = run_cli("customer", "erase", "dana.lee@example.com", env=rotated_env, tmp_path=tmp_path)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    erased = run_cli("customer", "erase", "+1 916 555 0123", "--yes", env=rotated_env, tmp_path=tmp_path)
+    assert erased.returncode == 0 and "1 data key(s) destroyed" in erased.stdout, erased.stderr
+    gone = run_cli("customer", "export", "dana.lee@example.com", env=rotated_env, tmp_path=tmp_path)
+    assert gone.returncode == 2 and "customer: no customer" in gone.stderr

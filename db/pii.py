@@ -71,6 +71,7 @@ class KeyDestroyed(ValueError):
     """The value's data key was destroyed (crypto-shredded): it can never be read again."""
 
 
+ERASED = "[erased]"  # what an erased customer's free text reads as
 DATA_KEY_PREFIX = "dk:"  # key ids of data keys; anything else names a master key of PII_KEYS
 
 
@@ -97,6 +98,13 @@ class FieldCipher:
 
     def decrypt(self, blob: bytes, *, table: str, column: str, row_id: str) -> str:
         return self.open(blob, aad(table, column, row_id)).decode()
+
+    def readable(self, blob: bytes, *, table: str, column: str, row_id: str) -> str:
+        """Decrypted, or ERASED when its data key was destroyed (what staff pages and exports show)."""
+        try:
+            return self.decrypt(blob, table=table, column=column, row_id=row_id)
+        except KeyDestroyed:
+            return ERASED
 
     def seal(self, plaintext: bytes, associated: bytes, *, data_key: str | None = None) -> bytes:
         """AES-GCM under the active master key, or under `data_key`, in this module's layout (key id,

@@ -69,7 +69,7 @@ class CustomerRepository:
     def _dec(self, column: str, row_id: str, blob: bytes | None) -> str | None:
         if blob is None:
             return None
-        return self.cipher.decrypt(blob, table="core.customers", column=column, row_id=row_id)
+        return self.cipher.readable(blob, table="core.customers", column=column, row_id=row_id)
 
     def _record(self, row: Any) -> CustomerRecord:
         return CustomerRecord(

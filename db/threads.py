@@ -136,7 +136,7 @@ class ThreadRepository:
         row = execute(self.conn, "SELECT contact_enc FROM core.message_threads WHERE id = %s", (thread_id,)).fetchone()
         if row is None or row.contact_enc is None:
             return None
-        return self.cipher.decrypt(row.contact_enc, table=THREADS, column=CONTACT, row_id=thread_id)
+        return self.cipher.readable(row.contact_enc, table=THREADS, column=CONTACT, row_id=thread_id)
 
     def save(self, thread: ThreadRecord) -> None:
         """Write the locked thread's mode, status, assignee, customer and version."""
@@ -224,7 +224,7 @@ class ThreadRepository:
                 str(row.id),
                 str(row.thread_id),
                 str(row.author_id),
-                self.cipher.decrypt(row.body_enc, table=NOTES, column=BODY, row_id=str(row.id)),
+                self.cipher.readable(row.body_enc, table=NOTES, column=BODY, row_id=str(row.id)),
                 row.created_at,
             )
             for row in rows
@@ -238,7 +238,7 @@ class ThreadRepository:
             self.conn, "SELECT id, body_enc FROM core.messages WHERE id = ANY(%s::uuid[])", (message_ids,)
         ).fetchall()
         return {
-            str(row.id): self.cipher.decrypt(row.body_enc, table=MESSAGES, column=BODY, row_id=str(row.id))
+            str(row.id): self.cipher.readable(row.body_enc, table=MESSAGES, column=BODY, row_id=str(row.id))
             for row in rows
         }
 
@@ -299,7 +299,7 @@ class ThreadRepository:
             row.seq,
             row.direction,
             row.author,
-            self.cipher.decrypt(row.body_enc, table=MESSAGES, column=BODY, row_id=message_id),
+            self.cipher.readable(row.body_enc, table=MESSAGES, column=BODY, row_id=message_id),
             str(row.in_reply_to) if row.in_reply_to else None,
             row.handled_at,
             str(row.staff_id) if row.staff_id else None,

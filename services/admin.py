@@ -255,8 +255,8 @@ def _customer_names(uow: UnitOfWork, ids: set[str]) -> dict[str, str]:
     names = {}
     for r in rows:
         cid = str(r.id)
-        first = uow.cipher.decrypt(r.first_name_enc, table="core.customers", column="first_name_enc", row_id=cid)
-        last = uow.cipher.decrypt(r.last_name_enc, table="core.customers", column="last_name_enc", row_id=cid)
+        first = uow.cipher.readable(r.first_name_enc, table="core.customers", column="first_name_enc", row_id=cid)
+        last = uow.cipher.readable(r.last_name_enc, table="core.customers", column="last_name_enc", row_id=cid)
         names[cid] = f"{first} {last}".strip()
     return names
 
@@ -382,6 +382,7 @@ def customer_360(container: Container, customer_id: str, *, reveal_contact: bool
         if record is None:
             raise NotFound("no such customer", field="customer_id")
         summary = execute(uow.conn, "SELECT * FROM read.customer_360 WHERE customer_id = %s", (cid,)).fetchone()
+        erased = execute(uow.conn, "SELECT erased_at FROM core.customers WHERE id = %s", (cid,)).fetchone()
         consents = execute(
             uow.conn,
             "SELECT channel, granted, source, recorded_at FROM core.consents WHERE customer_id = %s"
@@ -434,6 +435,7 @@ def customer_360(container: Container, customer_id: str, *, reveal_contact: bool
         "email": (email if reveal_contact else mask_email(email)) if email else None,
         "phone": (phone if reveal_contact else mask_phone(phone)) if phone else None,
         "contact_revealed": reveal_contact,
+        "erased_at": erased.erased_at if erased else None,
         "consent": {"sms": record.consent_sms, "email": record.consent_email},
         "consent_history": [
             {"channel": c.channel, "granted": c.granted, "source": c.source, "at": c.recorded_at} for c in consents
@@ -601,9 +603,9 @@ def booking_detail(container: Container, reference: str, *, reveal_contact: bool
         names = _customer_names(uow, {str(b.customer_id)})
         address = notes = None
         if reveal_contact:
-            address = uow.cipher.decrypt(b.address_enc, table="core.bookings", column="address_enc", row_id=bid)
+            address = uow.cipher.readable(b.address_enc, table="core.bookings", column="address_enc", row_id=bid)
             if b.notes_enc is not None:
-                notes = uow.cipher.decrypt(b.notes_enc, table="core.bookings", column="notes_enc", row_id=bid)
+                notes = uow.cipher.readable(b.notes_enc, table="core.bookings", column="notes_enc", row_id=bid)
     link = container.queries.deposit_link(ref)
     business = container.business
     subtotal = b.total_due_cents - b.travel_fee_cents

@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, LiteralString
 
 from sqlalchemy import text
 
 from db.envelope import DataKeyStore
-from db.pii import KeyDestroyed
+from db.pii import ERASED
 from db.repositories import CustomerRecord
 from db.sql import execute
 from db.uow import UnitOfWork
@@ -40,7 +40,7 @@ from domain.booking import ACTIVE_STATUSES
 from domain.contact import normalize_email, normalize_phone
 from domain.errors import DomainError, NotFound
 
-TOMBSTONE = "[erased]"
+TOMBSTONE = ERASED
 CHECKPOINT_TABLES = ("agent.checkpoint_writes", "agent.checkpoint_blobs", "agent.checkpoints")
 
 
@@ -64,16 +64,13 @@ def _opener(uow: UnitOfWork) -> Callable[[bytes | None, str, str, Any], str | No
     def open_(blob: bytes | None, table: str, column: str, row_id: Any) -> str | None:
         if blob is None:
             return None
-        try:
-            return uow.cipher.decrypt(bytes(blob), table=table, column=column, row_id=str(row_id))
-        except KeyDestroyed:
-            return TOMBSTONE
+        return uow.cipher.readable(bytes(blob), table=table, column=column, row_id=str(row_id))
 
     return open_
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)

@@ -328,6 +328,35 @@ def test_the_customer_360(client: TestClient, container: Container, staff: Staff
     assert "dana.lee@example.com" in page.text  # staff hold customers:read
 
 
+def test_an_admin_exports_and_erases_a_customer_staff_may_not(
+    client: TestClient, container: Container, staff: Staff, booked: dict[str, Any]
+) -> None:
+    with container.engine.connect() as conn:
+        customer_id = conn.execute(text("SELECT customer_id::text FROM core.bookings")).scalar_one()
+    where = f"/admin/customers/{customer_id}"
+    assert "Export data" not in client.get(where).text  # staff: no customers:export nor erase
+    assert post(client, staff, f"{where}/export").status_code == 403
+    assert post(client, staff, f"{where}/erase", confirm="ERASE").status_code == 403
+    owner = login(container, "admin")
+    client.cookies.set(SESSION_COOKIE, owner.cookie)
+    page = client.get(where).text
+    assert f'action="{where}/export"' in page and f'action="{where}/erase"' in page
+    download = post(client, owner, f"{where}/export")
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    assert download.json()["customer"]["email"] == "dana.lee@example.com"
+    assert booked["reference"] in {b["reference"] for b in download.json()["bookings"]}
+    unconfirmed = post(client, owner, f"{where}/erase", confirm="yes")
+    assert unconfirmed.status_code == 422 and "Type ERASE" in unconfirmed.text
+    upcoming = post(client, owner, f"{where}/erase", confirm="ERASE")
+    assert upcoming.status_code == 422 and booked["reference"] in upcoming.text  # cancel it first
+    assert post(client, owner, f"/admin/bookings/{booked['reference']}/cancel", reason="asked").status_code == 303
+    erased = post(client, owner, f"{where}/erase", confirm="erase")
+    assert erased.status_code == 303 and erased.headers["location"] == f"{where}?erased=1"
+    after = client.get(erased.headers["location"])
+    assert after.status_code == 200 and "Erased" in after.text and "dana.lee@example.com" not in after.text
+    assert f'action="{where}/erase"' not in after.text
+
+
 def test_the_schedule_board_and_a_booking(
     client: TestClient, container: Container, staff: Staff, booked: dict[str, Any]
 ) -> None:

@@ -13,6 +13,8 @@ over / hand back). No page writes a table.
     POST /admin/threads/{id}/take-over|hand-back|assign|snooze|resolve|reopen|notes|reply  inbox:write
     GET  /admin/customers/{id}                    customer 360                                inbox:read
                                                   (contact details decrypted with customers:read, else masked)
+    POST /admin/customers/{id}/export             the data subject's JSON bundle (download)   customers:export
+    POST /admin/customers/{id}/erase              erase on request (form: type ERASE)         customers:erase
     GET  /admin/schedule?week=YYYY-MM-DD          chefs by day                                schedule:read_own
                                                   (a chef: their own bookings only; schedule:read: everyone's)
     GET  /admin/bookings/{reference}              a booking                                   bookings:read
@@ -53,7 +55,7 @@ from zoneinfo import ZoneInfo
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from api.admin import stream as live
 from api.auth.pages import PageRoute, local_path, templates, with_next
@@ -65,6 +67,8 @@ from domain.commands import (
     AssignThread,
     CancelBooking,
     ConfirmMatch,
+    EraseCustomer,
+    ExportCustomerData,
     IgnoreCredit,
     MarkDepositPaid,
     RejectMatch,
@@ -132,6 +136,8 @@ BookingReader = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_READ))]
 BookingWriter = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE))]
 PaymentRecorder = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE, P.PAYMENTS_READ))]
 PaymentsReader = Annotated[Principal, Depends(StaffOnly(P.PAYMENTS_READ))]
+CustomerExporter = Annotated[Principal, Depends(StaffOnly(P.CUSTOMERS_EXPORT))]
+CustomerEraser = Annotated[Principal, Depends(StaffOnly(P.CUSTOMERS_ERASE))]
 ThreadId = Annotated[uuid.UUID, Path()]
 Reference = Annotated[str, Path(max_length=16)]
 
@@ -615,12 +621,54 @@ async def reply(
 # ---------------------------------------------------------------- customer 360
 
 
+async def _customer(
+    page: Page, customer_id: str, *, status: int = 200, error: str | None = None, notice: str | None = None
+) -> HTMLResponse:
+    reveal = page.can(P.CUSTOMERS_READ)
+    customer: dict[str, Any] = await run(admin.customer_360, page.container, customer_id, reveal_contact=reveal)
+    title = str(customer.get("name") or "Customer")
+    return page.render("customer.html", status, title=title, c=customer, reveal=reveal, error=error, notice=notice)
+
+
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 async def customer_page(request: Request, principal: InboxReader, customer_id: uuid.UUID) -> Response:
+    erased = request.query_params.get("erased") == "1"
+    return await _customer(Page(request, principal), str(customer_id), notice="Erased." if erased else None)
+
+
+@router.post("/customers/{customer_id}/export")
+async def export_customer(request: Request, principal: CustomerExporter, customer_id: uuid.UUID) -> Response:
+    """The data subject's bundle (services/privacy.py) as a JSON download; audited as a command."""
     page = Page(request, principal)
-    reveal = page.can(P.CUSTOMERS_READ)
-    customer: dict[str, Any] = await run(admin.customer_360, page.container, str(customer_id), reveal_contact=reveal)
-    return page.render("customer.html", title=str(customer.get("name") or "Customer"), c=customer, reveal=reveal)
+    bundle = (await run(page.container.bus.handle, ExportCustomerData(str(customer_id), by=principal.id))).body
+    return JSONResponse(
+        bundle,
+        headers={
+            "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post("/customers/{customer_id}/erase")
+async def erase_customer(
+    request: Request,
+    principal: CustomerEraser,
+    customer_id: uuid.UUID,
+    confirm: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Erase on request: the form asks to type ERASE, since it cannot be undone."""
+    page = Page(request, principal)
+    if confirm.strip().upper() != "ERASE":
+        return await _customer(page, str(customer_id), status=422, error="Type ERASE to confirm the erasure.")
+    try:
+        await run(page.container.bus.handle, EraseCustomer(str(customer_id), by=principal.id))
+    except Exception as problem:
+        message = refusal(problem)
+        if message is None:
+            raise
+        return await _customer(page, str(customer_id), status=422, error=message)
+    return see_other(f"/admin/customers/{customer_id}?erased=1")
 
 
 # ---------------------------------------------------------------- schedule, bookings, payments

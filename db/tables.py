@@ -635,3 +635,19 @@ audit_entries = Table(
     Column("hash", LargeBinary, nullable=False),
     schema=AUDIT_SCHEMA,
 )
+
+audit_pending = Table(
+    # An entry waiting for its transaction's commit, when a deferred trigger chains it into
+    # audit.entries and deletes it (so no other transaction ever sees a row here).
+    "pending",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(200)),
+    Column("detail", JSONB, nullable=False),
+    Column("canonical_prefix", LargeBinary, nullable=False),  # the canonical encoding before the position
+    Column("canonical_suffix", LargeBinary, nullable=False),  # and after it
+    schema=AUDIT_SCHEMA,
+)

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from db.audit import collect_on, stop_collecting, write_entries
 from db.event_store import EventStore
 from db.idempotency import IdempotencyStore
 from db.identity import SessionRepository, StaffUserRepository
@@ -47,9 +46,6 @@ class UnitOfWork:
         self.staff = StaffUserRepository(self.conn, self.cipher, self.blind)
         self.sessions = SessionRepository(self.conn)
         self.published = []
-        # db.audit.append_entry calls on this connection wait for commit(): the audit chain's lock
-        # is then held only for the commit itself.
-        self.audit_entries = collect_on(self.conn)
         return self
 
     def publish(
@@ -70,8 +66,6 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.events.flush()
-        write_entries(self.conn, self.audit_entries)
-        self.audit_entries.clear()
         self.tx.commit()
 
     def __exit__(
@@ -81,5 +75,4 @@ class UnitOfWork:
             if self.tx.is_active:
                 self.tx.rollback()
         finally:
-            stop_collecting(self.conn)
             self.conn.close()

@@ -148,18 +148,30 @@ def normalise_detail(detail: Mapping[str, object]) -> dict[str, Any]:
     return {str(key): _normalise(value) for key, value in detail.items()}
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def canonical_parts(
+    at: datetime, actor: str, action: str, subject: str | None, detail: Mapping[str, Any]
+) -> tuple[bytes, bytes]:
+    """The canonical encoding around the position: canonical = prefix + str(position) + suffix.
+    The database chains an entry at commit, when its position is known, and hashes these bytes
+    itself (built-in sha256(); no extension needed)."""
+    prefix = (
+        f'{{"action":{_json(action)},"actor":{_json(actor)},"at":{_json(utc_text(at))},'
+        f'"detail":{_json(detail)},"position":'
+    )
+    suffix = f',"subject":{_json(subject)}}}'
+    return prefix.encode("ascii"), suffix.encode("ascii")
+
+
 def canonical(
     position: int, at: datetime, actor: str, action: str, subject: str | None, detail: Mapping[str, Any]
 ) -> bytes:
-    fields = {
-        "position": position,
-        "at": utc_text(at),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "detail": detail,
-    }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    """JSON of the entry's fields, sorted keys, no spaces, ASCII (= json.dumps(sort_keys=True))."""
+    prefix, suffix = canonical_parts(at, actor, action, subject, detail)
+    return prefix + str(position).encode("ascii") + suffix
 
 
 def entry_hash(

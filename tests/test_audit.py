@@ -123,12 +123,15 @@ def test_an_auth_event_leaves_an_entry_without_email_or_ip(audited: Container) -
     assert verify(audited.engine).ok
 
 
-def test_append_entry_on_a_bare_connection_writes_at_once(audited: Container) -> None:
+def test_entries_are_chained_in_order_when_their_transaction_commits(audited: Container) -> None:
     with audited.engine.begin() as conn:
         append_entry(conn, at=START, actor="cli", action="customer.export", subject="cust-1", detail={"rows": 3})
         append_entry(conn, at=START, actor="cli", action="customer.erase", subject="cust-1", detail={})
+        assert rows(audited) == []  # not before the commit
     assert [entry["action"] for entry in rows(audited)] == ["customer.export", "customer.erase"]
     assert verify(audited.engine).entries == 2
+    with audited.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM audit.pending")).scalar_one() == 0
 
 
 def test_an_entry_is_not_written_when_its_transaction_rolls_back(audited: Container) -> None:

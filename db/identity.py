@@ -15,9 +15,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, insert, select, update
 
+from db.audit import append_entry
 from db.pii import BlindIndex, FieldCipher
 from db.tables import auth_events, staff_sessions, staff_users
 from domain.access import Role
+from domain.audit import auth_detail
 
 USERS = "identity.staff_users"
 
@@ -222,5 +224,15 @@ def record_auth_event(
     ip: str | None = None,
     **detail: Any,
 ) -> None:
-    """Append to the identity audit trail (in the caller's transaction)."""
+    """Append to the identity audit trail and to the audit log (in the caller's transaction). The
+    audit log's entry leaves out the IP address and every detail not on its allowlist
+    (domain.audit.AUTH_VALUE_FIELDS); identity.auth_events keeps them."""
     conn.execute(insert(auth_events).values(at=at, kind=kind, user_id=user_id, actor=actor, ip=ip, detail=detail))
+    append_entry(
+        conn,
+        at=at,
+        actor=actor or "anonymous",
+        action=f"auth.{kind}",
+        subject=user_id,
+        detail=auth_detail(detail),
+    )

@@ -2,7 +2,8 @@
 and is found through `*_bidx` blind indexes; nothing here holds it in plain text.
 
 Schemas: core (the business's own records), events (event store, outbox, idempotency),
-integra (what providers told us), read (projections the pages read), identity (staff, services).
+integra (what providers told us), read (projections the pages read), identity (staff, services),
+audit (the tamper-evident, append-only audit log; see domain.audit and db.audit).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ metadata = MetaData(
 )
 
 SCHEMAS = ("core", "events", "integra", "read", "identity")
+# Not in SCHEMAS: the audit log is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), so
+# the tests' and evals' resets leave it alone.
+AUDIT_SCHEMA = "audit"
 
 NOW = text("now()")
 UUID_DEFAULT = text("gen_random_uuid()")
@@ -632,3 +636,35 @@ auth_events = Table(
     schema="identity",
 )
 Index("ix_auth_events_user_at", auth_events.c.user_id, auth_events.c.at)
+
+audit_entries = Table(
+    # The audit log: one hash-chained entry per command, admin action, authentication event, export
+    # and erasure. Append-only (triggers of migration 0008); no personal data (domain.audit).
+    "entries",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, 3, ...: the chain order
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),  # user:<uuid>, service:<client>, agent:<thread>, system, cli
+    Column("action", String(100), nullable=False),  # a command's class name, auth.<kind>, admin.<action>, ...
+    Column("subject", String(200)),  # an id or a booking reference, never a name, phone or email
+    Column("detail", JSONB, nullable=False),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    schema=AUDIT_SCHEMA,
+)
+
+audit_pending = Table(
+    # An entry waiting for its transaction's commit, when a deferred trigger chains it into
+    # audit.entries and deletes it (so no other transaction ever sees a row here).
+    "pending",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("subject", String(200)),
+    Column("detail", JSONB, nullable=False),
+    Column("canonical_prefix", LargeBinary, nullable=False),  # the canonical encoding before the position
+    Column("canonical_suffix", LargeBinary, nullable=False),  # and after it
+    schema=AUDIT_SCHEMA,
+)

@@ -550,7 +550,7 @@ def privacy_main(argv: list[str]) -> int:
                 )
                 print(f"\nre-wrapped {done} data key(s); none left under another master key")
             elif args.action == "export":
-                bundle = container.bus.handle(ExportCustomerData(args.customer, by="cli")).body
+                bundle = container.bus.handle(ExportCustomerData(args.customer, by="cli"), actor="cli").body
                 encoded = json.dumps(bundle, indent=1, ensure_ascii=False, default=str)
                 if args.out:
                     Path(args.out).write_text(encoded + "\n", encoding="utf-8")
@@ -560,7 +560,7 @@ def privacy_main(argv: list[str]) -> int:
             else:
                 if not args.yes:
                     raise UsageError("erase cannot be undone: add --yes")
-                erased = container.bus.handle(EraseCustomer(args.customer, by="cli")).body
+                erased = container.bus.handle(EraseCustomer(args.customer, by="cli"), actor="cli").body
                 if erased["erased"]:
                     print(
                         f"erased customer {erased['customer_id']}: {erased['data_keys_destroyed']} data key(s)"
@@ -576,6 +576,43 @@ def privacy_main(argv: list[str]) -> int:
     except DomainError as error:
         print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def audit_main(argv: list[str]) -> int:
+    """`hibachi audit verify`: walk the audit log's hash chain; 0 when whole, 1 at the first break."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from db.audit import VERIFY_BATCH, verify
+    from db.engine import make_engine as make_db_engine
+
+    parser = argparse.ArgumentParser(prog="hibachi audit", description="the tamper-evident audit log")
+    actions = parser.add_subparsers(dest="action", required=True)
+    check = actions.add_parser("verify", help="walk the hash chain; name the first entry changed, deleted or inserted")
+    check.add_argument("--batch", type=int, default=VERIFY_BATCH, help="entries read per query (default %(default)s)")
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        settings = load_settings()
+        engine = make_db_engine(database_url(settings), pool_size=1)
+    except SettingsError as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    try:
+        report = verify(engine, batch=max(1, args.batch))
+    except ProgrammingError:
+        print("hibachi audit: no audit log in this database (run `hibachi migrate`)", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    if report.problem is not None:
+        print(f"audit chain broken: {report.problem} ({report.entries} entries before it verified)")
+        return 1
+    print(f"audit chain ok: {report.entries} entries")
+    # The chain cannot show a cut tail or a wholesale rewrite: keep the head somewhere else too.
+    print(f"head: position {report.entries} hash {report.head.hex()}")
     return 0
 
 
@@ -601,12 +638,14 @@ def main(argv: list[str] | None = None) -> int:
         return plaid_main(argv)
     if argv and argv[0] in ("keys", "customer"):
         return privacy_main(argv)
+    if argv and argv[0] == "audit":
+        return audit_main(argv)
     parser = argparse.ArgumentParser(
         prog="hibachi",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
         "`hibachi service create|rotate|deactivate`, `hibachi token create`; privacy: `hibachi keys rotate`,"
-        " `hibachi customer export|erase` (each has --help).",
+        " `hibachi customer export|erase`; the audit log: `hibachi audit verify` (each has --help).",
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

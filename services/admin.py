@@ -1,6 +1,7 @@
 """The staff pages' read side: the inbox, a thread, customer 360, the schedule board, a booking, the
 payments feed. Everything here reads read models and tables (decrypting personal data for display
-to logged-in staff); nothing writes: every action on these pages is a command through the bus.
+to logged-in staff); nothing writes but the audit log (a look at a customer's record,
+`record_admin_action`): every action on these pages is a command through the bus.
 
 Search by name is exact only (first, last or full name, any case and spacing): names are stored
 encrypted and found through keyed blind indexes, which match whole values, so a partial name
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString
 
+from db.audit import append_entry
 from db.repositories import name_index
 from db.sql import execute
 from db.threads import StoredMessage
@@ -695,3 +697,11 @@ __all__ = [
     "suggested_reply",
     "thread_view",
 ]
+
+
+def record_admin_action(container: Container, *, actor: str, action: str, subject: str | None, **detail: Any) -> None:
+    """An audit entry, in a transaction of its own, for a staff action that sends no command (a
+    look at a customer's record). `detail` must hold no personal data."""
+    with container.uow() as uow:
+        append_entry(uow.conn, at=container.clock.now(), actor=actor, action=action, subject=subject, detail=detail)
+        uow.commit()

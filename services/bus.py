@@ -1,5 +1,12 @@
 """The message bus: runs a command's handler in its own unit of work, with idempotency and
-retries on concurrency conflicts."""
+retries on concurrency conflicts.
+
+Every command that runs leaves an audit entry (db.audit) in its own transaction: action the
+command's class name, actor the caller's (`actor=`; else domain.audit.command_actor's reading of
+the command), subject its reference / thread / credit id, detail its field names and non-personal
+values. A refused command (a DomainError or no free slot) is recorded too, in a transaction of its
+own, with `outcome: refused` and the error's code. An idempotent replay changes nothing and is not
+recorded again."""
 
 from __future__ import annotations
 
@@ -13,10 +20,12 @@ from typing import Any
 import psycopg
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from db.audit import append_entry
 from db.idempotency import StoredResponse
 from db.uow import UnitOfWork
+from domain.audit import command_actor, command_detail, command_subject
 from domain.commands import Command
-from domain.errors import ConcurrencyConflict
+from domain.errors import ConcurrencyConflict, DomainError, SlotUnavailable
 from services.context import ServiceContext
 from services.handlers import HANDLERS
 
@@ -47,8 +56,13 @@ class MessageBus:
         self.uow_factory = uow_factory
         self.context = context
 
-    def handle(self, command: Command, *, idempotency_key: str | None = None) -> CommandResult:
+    def handle(
+        self, command: Command, *, idempotency_key: str | None = None, actor: str | None = None
+    ) -> CommandResult:
+        """Run `command`; `actor` names who sent it in the audit log (`Principal.actor`,
+        `agent:<thread id>`), when the command itself does not say."""
         name, handler, success_status = HANDLERS[type(command)]
+        actor = actor or command_actor(command)
         digest = request_hash(command) if idempotency_key else ""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -60,6 +74,7 @@ class MessageBus:
                     body = handler(command, uow, self.context)
                     if idempotency_key:
                         uow.idempotency.save(name, idempotency_key, StoredResponse(success_status, body))
+                    self._audit(uow, command, actor, body)
                     uow.commit()
                     return CommandResult(success_status, body)
             except (
@@ -75,7 +90,29 @@ class MessageBus:
                 if isinstance(error, OperationalError | psycopg.OperationalError) and not _retryable(error):
                     raise
                 log.info("%s attempt %d conflicted: %s", name, attempt, type(error).__name__)
+            except (DomainError, SlotUnavailable) as refusal:
+                code = refusal.code if isinstance(refusal, DomainError) else "slot_unavailable"
+                with self.uow_factory() as uow:
+                    self._audit(uow, command, actor, None, refused=code)
+                    uow.commit()
+                raise
         raise CommandFailed(f"{name} kept conflicting with concurrent writers; try again")
+
+    def _audit(
+        self, uow: UnitOfWork, command: Command, actor: str, body: dict[str, Any] | None, *, refused: str | None = None
+    ) -> None:
+        detail = command_detail(command)
+        detail["outcome"] = "refused" if refused else "ok"
+        if refused:
+            detail["error"] = refused
+        append_entry(
+            uow.conn,
+            at=self.context.clock.now(),
+            actor=actor,
+            action=type(command).__name__,
+            subject=command_subject(command, body),
+            detail=detail,
+        )
 
 
 def _retryable(error: OperationalError | psycopg.OperationalError) -> bool:

@@ -90,7 +90,7 @@ def test_a_scan_of_every_text_bytea_and_jsonb_column_finds_no_plaintext(
         )
 
     with container.engine.connect() as conn:
-        columns = text_columns(conn, (*SCHEMAS, "public"))
+        columns = text_columns(conn, (*SCHEMAS, "audit", "public"))
         assert len(columns) > 30  # the scan really covers the schema
         found = plaintext_hits(conn, columns, (*SECRETS, CANARY))
         # the ciphertexts really are there (a scan of empty tables proves nothing)
@@ -116,7 +116,7 @@ def test_a_conversation_leaves_no_plaintext_in_any_schema_including_the_agents_c
             response = client.post("/channels/web/messages", json={"session_id": session, "text": text_})
             assert response.status_code == 200, response.text
     with container.engine.connect() as conn:
-        columns = text_columns(conn, (*SCHEMAS, "agent", "public"))
+        columns = text_columns(conn, (*SCHEMAS, "audit", "agent", "public"))
         assert {c[0] for c in columns} >= {"agent", "core", "events"}
         checkpoints = conn.execute(text("SELECT count(*) FROM agent.checkpoints")).scalar_one()
         assert checkpoints > 0  # the conversation really was checkpointed

@@ -180,6 +180,11 @@ def test_export_holds_everything_decrypted(container: Container) -> None:
     with pytest.raises(DomainError) as unknown:
         container.bus.handle(ExportCustomerData(customer="nobody@example.org", by="test"))
     assert unknown.value.field == "customer"
+    # Asking by email or phone leaves no trace of them in clear (the audit log records the command).
+    with container.engine.connect() as conn:
+        actions = conn.execute(text("SELECT action FROM audit.entries ORDER BY position")).scalars().all()
+    assert actions.count("ExportCustomerData") >= 2
+    assert tables_holding(container, PLAINTEXTS) == {}
 
 
 def test_erasure_leaves_no_plaintext_anywhere(container: Container, log_file: Path) -> None:

@@ -135,7 +135,7 @@ def create_booking(
         thread_id=caller.thread_id,
     )
     try:
-        result = caller.container.bus.handle(command, idempotency_key=idempotency_key)
+        result = caller.container.bus.handle(command, idempotency_key=idempotency_key, actor=caller.actor)
     except EXPECTED_ERRORS as error:
         return from_error(error)
     return {"ok": True, "replayed": result.replayed, **result.body}
@@ -179,7 +179,7 @@ def reschedule_booking(
         if _owned(caller, customer_id, reference) is None:
             return failed("not_found", f"no active booking {reference} for this customer", "reference")
         command = RescheduleBooking(reference=reference, date=day, slot=time, source=caller.channel)
-        result = caller.container.bus.handle(command, idempotency_key=idempotency_key)
+        result = caller.container.bus.handle(command, idempotency_key=idempotency_key, actor=caller.actor)
     except EXPECTED_ERRORS as error:
         return from_error(error)
     return {"ok": True, "replayed": result.replayed, **result.body}
@@ -206,7 +206,7 @@ def cancel_booking(
         if _owned(caller, customer_id, reference) is None:
             return failed("not_found", f"no active booking {reference} for this customer", "reference")
         command = CancelBooking(reference=reference, reason=reason, source=caller.channel)
-        result = caller.container.bus.handle(command, idempotency_key=idempotency_key)
+        result = caller.container.bus.handle(command, idempotency_key=idempotency_key, actor=caller.actor)
     except EXPECTED_ERRORS as error:
         return from_error(error)
     return {"ok": True, "replayed": result.replayed, **result.body}

@@ -35,3 +35,8 @@ class Caller:
 
     def __repr__(self) -> str:
         return f"Caller(thread_id={self.thread_id!r}, channel={self.channel!r})"
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names who acted: this conversation's agent."""
+        return f"agent:{self.thread_id}"

@@ -72,7 +72,7 @@ def update_sms_consent(granted: bool, *, caller: Annotated[Caller, InjectedToolA
         return failed("invalid", "no phone number on this conversation", "phone")
     command = UpdateConsent(channel="sms", granted=granted, source="sms", phone=caller.customer_phone)
     try:
-        result = caller.container.bus.handle(command)
+        result = caller.container.bus.handle(command, actor=caller.actor)
     except EXPECTED_ERRORS as error:
         return from_error(error)
     return {"ok": True, **result.body}

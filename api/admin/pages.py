@@ -632,15 +632,26 @@ async def _customer(
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 async def customer_page(request: Request, principal: InboxReader, customer_id: uuid.UUID) -> Response:
+    page = Page(request, principal)
+    # Reading a customer's record is a data access worth a line in the audit log.
+    await run(
+        admin.record_admin_action,
+        page.container,
+        actor=principal.actor,
+        action="admin.customer_viewed",
+        subject=str(customer_id),
+        contact_revealed=page.can(P.CUSTOMERS_READ),
+    )
     erased = request.query_params.get("erased") == "1"
-    return await _customer(Page(request, principal), str(customer_id), notice="Erased." if erased else None)
+    return await _customer(page, str(customer_id), notice="Erased." if erased else None)
 
 
 @router.post("/customers/{customer_id}/export")
 async def export_customer(request: Request, principal: CustomerExporter, customer_id: uuid.UUID) -> Response:
     """The data subject's bundle (services/privacy.py) as a JSON download; audited as a command."""
     page = Page(request, principal)
-    bundle = (await run(page.container.bus.handle, ExportCustomerData(str(customer_id), by=principal.id))).body
+    command = ExportCustomerData(str(customer_id), by=principal.id)
+    bundle = (await run(page.container.bus.handle, command, actor=principal.actor)).body
     return JSONResponse(
         bundle,
         headers={
@@ -662,7 +673,7 @@ async def erase_customer(
     if confirm.strip().upper() != "ERASE":
         return await _customer(page, str(customer_id), status=422, error="Type ERASE to confirm the erasure.")
     try:
-        await run(page.container.bus.handle, EraseCustomer(str(customer_id), by=principal.id))
+        await run(page.container.bus.handle, EraseCustomer(str(customer_id), by=principal.id), actor=principal.actor)
     except Exception as problem:
         message = refusal(problem)
         if message is None:
@@ -744,7 +755,7 @@ async def reschedule(
     slot: Annotated[str, Form(max_length=5, pattern=r"^\d{2}:\d{2}$")],
 ) -> Response:
     def act(container: Container) -> None:
-        container.bus.handle(RescheduleBooking(reference, day, slot, source="staff"))
+        container.bus.handle(RescheduleBooking(reference, day, slot, source="staff"), actor=principal.actor)
 
     return await booking_action(request, principal, reference, act)
 
@@ -757,7 +768,9 @@ async def cancel(
     reason: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     def act(container: Container) -> None:
-        container.bus.handle(CancelBooking(reference, reason.strip() or "cancelled by staff", source="staff"))
+        container.bus.handle(
+            CancelBooking(reference, reason.strip() or "cancelled by staff", source="staff"), actor=principal.actor
+        )
 
     return await booking_action(request, principal, reference, act)
 
@@ -821,7 +834,7 @@ async def credit_action(request: Request, principal: Principal, command: Any) ->
     """A staff decision on a bank credit (confirm, reject, ignore): one command, then the page again."""
     page = Page(request, principal)
     try:
-        await run(page.container.bus.handle, command)
+        await run(page.container.bus.handle, command, actor=principal.actor)
     except Exception as problem:
         message = refusal(problem)
         if message is None:

@@ -41,35 +41,35 @@ RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def _send(container: ContainerDep, command: Command, key: str) -> JSONResponse:
-    result = container.bus.handle(command, idempotency_key=key)
+def _send(container: ContainerDep, command: Command, key: str, principal: Principal) -> JSONResponse:
+    result = container.bus.handle(command, idempotency_key=key, actor=principal.actor)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
 @router.post("/create-booking", status_code=201, responses=RESPONSES)
 def create_booking(
-    body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
+    body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
-    return _send(container, body.to_command(), idempotency_key)
+    return _send(container, body.to_command(), idempotency_key, principal)
 
 
 @router.post("/reschedule-booking", responses=RESPONSES)
 def reschedule_booking(
-    body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
+    body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
-    return _send(container, body.to_command(), idempotency_key)
+    return _send(container, body.to_command(), idempotency_key, principal)
 
 
 @router.post("/cancel-booking", responses=RESPONSES)
 def cancel_booking(
-    body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: BookingsWriter
+    body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
-    return _send(container, body.to_command(), idempotency_key)
+    return _send(container, body.to_command(), idempotency_key, principal)
 
 
 @router.post("/update-consent", responses=RESPONSES)
 def update_consent(
-    body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey, _: ConsentWriter
+    body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: ConsentWriter
 ) -> JSONResponse:
-    return _send(container, body.to_command(), idempotency_key)
+    return _send(container, body.to_command(), idempotency_key, principal)

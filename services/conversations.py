@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from db.engine import libpq_url
 from db.pii import FieldCipher
+from domain.cards import CARD_MARKER, redact_card_numbers
 from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply, UpdateConsent
 from domain.contact import normalize_phone
 
@@ -137,7 +138,11 @@ def handle_inbound(
 ) -> Inbound:
     """Store a customer's message and answer it (see the module docstring). `contact` is the sender's
     phone for sms, the widget's session id for web. `graph` defaults to the process's checkpointed
-    graph (`container.agent()`)."""
+    graph (`container.agent()`).
+
+    Card numbers are removed from `text` first, before anything stores, logs, checkpoints or shows
+    it (domain.cards); the turn's reply then says we never take cards by text."""
+    text, _ = redact_card_numbers(text)
     received = container.bus.handle(ReceiveMessage(channel, contact, text, provider, provider_message_id, email)).body
     thread_id, message_id = received["thread_id"], received["message_id"]
     if received["duplicate"]:
@@ -320,6 +325,9 @@ def _turn(
     if thread is None or thread.mode == "human":
         if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone, opted_out):
             return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
+        if thread is not None and not opted_out and CARD_MARKER in message.body:
+            # Staff have the thread, but the warning cannot wait for them: the system says it.
+            container.bus.handle(RecordReply(message.thread_id, _no_cards_notice(container), "system"))
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
         return
     if opted_out and phone:
@@ -334,6 +342,9 @@ def _turn(
     waiting = turn.waiting
     # Worded on the way out (templates by default; the llm phraser keeps every number of the template).
     reply = container.phraser.phrase(turn.reply) if turn.reply else None
+    if CARD_MARKER in message.body:
+        # After the phrasing, so the warning is always said in these words.
+        reply = f"{_no_cards_notice(container)} {reply}" if reply else _no_cards_notice(container)
     if reply:
         # The agent's own handoff (the handoff_to_staff tool already put the thread in human mode)
         # still tells the customer someone will follow up: that notice goes out as a system message.
@@ -388,6 +399,12 @@ def _carrier_keyword(container: Container, message: StoredMessage, phone: str, o
         answer = wording.opted_in(business) if granted else wording.opted_out(business)
     container.bus.handle(RecordReply(message.thread_id, answer, "system", in_reply_to=message.id))
     return True
+
+
+def _no_cards_notice(container: Container) -> str:
+    from agent import wording
+
+    return wording.no_cards_by_text(container.business)
 
 
 def _context(container: Container, thread_id: str) -> Any:

@@ -135,10 +135,13 @@ def handle_inbound(
     provider_message_id: str | None = None,
     email: str | None = None,
     graph: CompiledGraph | None = None,
+    client_ip: str | None = None,
+    page: str | None = None,
 ) -> Inbound:
     """Store a customer's message and answer it (see the module docstring). `contact` is the sender's
     phone for sms, the widget's session id for web. `graph` defaults to the process's checkpointed
-    graph (`container.agent()`).
+    graph (`container.agent()`). `client_ip` and `page` (web) are where the message came from: kept
+    in the consent ledger if the customer opts in or out in it.
 
     Card numbers are removed from `text` first, before anything stores, logs, checkpoints or shows
     it (domain.cards); the turn's reply then says we never take cards by text."""
@@ -154,7 +157,9 @@ def handle_inbound(
         with container.uow() as uow:
             waiting = uow.threads.waiting(thread_id, up_to_seq=received["seq"])
         for message in waiting:
-            _turn(container, compiled, message, channel, phone, email)
+            # Only this request's own message came from this IP and page.
+            origin = (client_ip, page) if message.id == message_id else (None, None)
+            _turn(container, compiled, message, channel, phone, email, origin)
         reply, mode, seq = _reply_and_mode(container, thread_id, message_id)
     return Inbound(thread_id, message_id, reply, mode=mode, reply_seq=seq)
 
@@ -315,13 +320,14 @@ def _turn(
     channel: Channel,
     phone: str | None,
     email: str | None,
+    origin: tuple[str | None, str | None] = (None, None),
 ) -> None:
     from graph.context import Context
     from graph.turns import take_turn
 
     with container.uow() as uow:
         thread = uow.threads.get(message.thread_id)
-        opted_out = channel == "sms" and phone is not None and uow.customers.sms_opted_out(phone)
+        opted_out = channel == "sms" and phone is not None and uow.consents.sms_state(phone) is False
     if thread is None or thread.mode == "human":
         if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone, opted_out):
             return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
@@ -335,7 +341,17 @@ def _turn(
         if not _carrier_keyword(container, message, phone, opted_out):
             _mark_handled(container, message.id)
         return
-    context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
+    client_ip, page = origin
+    context = Context(
+        container,
+        message.thread_id,
+        channel,
+        customer_phone=phone,
+        customer_email=email,
+        message_id=message.id,
+        client_ip=client_ip,
+        page=page,
+    )
     # The thread is the agent's (its mode was just read under the thread lock), so no handoff
     # interrupt can be pending: skip that checkpoint read.
     turn = take_turn(compiled, context, message.body, check_waiting=False)

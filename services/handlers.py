@@ -69,6 +69,7 @@ from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
 from services.consent import record_consent
 from services.context import ServiceContext, fields_under
+from services.sms import SEND_SMS, enqueue_notice, enqueue_thread_message, may_text_notice
 
 SOURCES = ("web", "sms", "staff", "api", "agent")
 CONSENT_CHANNELS = ("sms", "email")
@@ -365,8 +366,8 @@ def booking_view(booking: Booking, *, chef_name: str) -> dict[str, Any]:
 CHANNELS = ("web", "sms")
 REPLY_AUTHORS = ("ai", "staff", "system")
 MAX_MESSAGE = 2000
-SEND_SMS = "sms.send_message"  # the outbox carries ids; the adapter reads and decrypts the body
 NOTIFY_STAFF_HANDOFF = "notify.staff_handoff"
+__all__ = ["SEND_SMS"]  # the thread-text target lives with the SMS sender; named here with the others
 
 
 def _session_id(value: str) -> str:
@@ -454,7 +455,7 @@ def record_reply(cmd: RecordReply, uow: UnitOfWork, ctx: ServiceContext) -> dict
         uow.threads.mark_handled([cmd.in_reply_to], at)
     _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, cmd.author, cmd.in_reply_to)])
     if thread.channel == "sms":
-        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+        enqueue_thread_message(uow, thread, message)
     return {"stored": True, "thread_id": thread.id, "message_id": message.id, "mode": thread.mode}
 
 
@@ -593,7 +594,7 @@ def send_staff_reply(cmd: SendStaffReply, uow: UnitOfWork, ctx: ServiceContext) 
     message = uow.threads.add_message(thread.id, direction="out", author=author, body=body, staff_id=staff_id, at=at)
     _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, author, None, staff_id)])
     if thread.channel == "sms":
-        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+        enqueue_thread_message(uow, thread, message)
     return {"stored": True, "thread_id": thread.id, "message_id": message.id, "author": author, "mode": thread.mode}
 
 
@@ -616,9 +617,7 @@ def mark_deposit_paid(cmd: MarkDepositPaid, uow: UnitOfWork, ctx: ServiceContext
 def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
     booking = _load(uow, cmd.reference)
     customer = uow.customers.get(booking.customer_id)
-    sms = bool(
-        customer and customer.consent_sms and customer.phone and uow.consents.sms_state(customer.phone) is not False
-    )
+    sms = may_text_notice(uow, customer.phone if customer else None)
     expected = booking.version
     event = booking.resend_payment_link(by=cmd.by, sms=sms)
     booking.version = expected + len(booking.pending_events)
@@ -627,9 +626,9 @@ def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceCon
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
     messages = [(DEPOSIT_LINK, message | {"amount_cents": event.amount_cents, "resend": True})]
-    if sms:
-        messages.append((NOTIFY_PAYMENT_LINK, message | {"channel": "sms"}))
     uow.outbox.add_many(messages, aggregate_id=booking.id)
+    if sms:
+        enqueue_notice(uow, NOTIFY_PAYMENT_LINK, message, aggregate_id=booking.id)
     return {"reference": booking.reference, "amount_cents": event.amount_cents, "sms": sms}
 
 

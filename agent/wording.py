@@ -378,6 +378,14 @@ def opted_in(business: Business) -> str:
     return f"You're resubscribed to {business.name} texts. Reply HELP for help, STOP to opt out."
 
 
+def no_cards_by_text(business: Business) -> str:
+    """Said when a message held a card number (it was removed before we stored it)."""
+    return (
+        f"For your security, {business.name} never takes card numbers by text or chat, so we removed it "
+        "and did not keep it. The secure payment link we send is the only way to pay."
+    )
+
+
 def web_stop() -> str:
     return "Okay, I'll stop here. Message me anytime if you'd like to book a party."
 

@@ -73,3 +73,11 @@ class Outbox:
             )
         )
         return "dead" if dead else "pending"
+
+    def hold(self, message: OutboxMessage, until: datetime, reason: str) -> None:
+        """Put the message back until `until`, its attempts untouched (nothing was tried)."""
+        self.conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message.id)
+            .values(status="pending", available_at=until, last_error=reason[:2000])
+        )

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, select, text, update
 
 from db.envelope import owner_key
 from db.pii import BlindIndex, FieldCipher
 from db.sql import execute, executemany
-from db.tables import booking_upgrades, bookings, consents, customers
+from db.tables import booking_upgrades, bookings, customers
 from domain.availability import ChefSchedule
 from domain.booking import Booking
 from domain.business import Business
@@ -112,18 +112,6 @@ class CustomerRepository:
         found = sorted(rows, key=lambda row: email_bidx is not None and row.email_bidx != email_bidx)
         return self._record(found[0]) if found else None
 
-    def sms_opted_out(self, phone: str) -> bool:
-        """True when this (normalised) number withdrew its SMS consent (STOP and its synonyms) and has
-        not given it again. A number that never opted in is not opted out: answering its texts is allowed."""
-        row = execute(
-            self.conn,
-            "SELECT u.consent_sms, EXISTS (SELECT 1 FROM core.consents c WHERE c.customer_id = u.id"
-            " AND c.channel = 'sms' AND NOT c.granted) AS withdrew"
-            " FROM core.customers u WHERE u.phone_bidx = %s",
-            (self.blind.of("phone", phone),),
-        ).fetchone()
-        return row is not None and bool(row.withdrew) and not row.consent_sms
-
     def insert_if_absent(
         self,
         *,
@@ -194,44 +182,19 @@ class CustomerRepository:
         if values:
             self.conn.execute(update(customers).where(customers.c.id == record.id).values(**values))
 
-    def record_consent(
-        self,
-        customer_id: str,
-        *,
-        channel: str,
-        granted: bool,
-        source: str,
-        at: datetime,
-        source_message_id: str | None = None,
-    ) -> None:
-        """Append to the consent ledger; the current state is set with the customer's version."""
-        self.conn.execute(
-            insert(consents).values(
-                customer_id=customer_id,
-                channel=channel,
-                granted=granted,
-                source=source,
-                source_message_id=source_message_id,
-                recorded_at=at,
-            )
-        )
+    def cache_consent(self, record: CustomerRecord, channel: str, granted: bool) -> None:
+        """Set customers.consent_<channel>, the cache of the consent ledger's current state (written by
+        services.consent.record_consent only)."""
+        column = {"sms": "consent_sms", "email": "consent_email"}[channel]
+        self.conn.execute(update(customers).where(customers.c.id == record.id).values({column: granted}))
+        setattr(record, column, granted)
 
-    def bump_version(
-        self,
-        record: CustomerRecord,
-        new_version: int,
-        at: datetime,
-        *,
-        consent_sms: bool | None = None,
-        consent_email: bool | None = None,
-    ) -> None:
+    def bump_version(self, record: CustomerRecord, new_version: int, at: datetime) -> None:
         """Move the customer to `new_version` (optimistically: fails if another writer moved it first)."""
         result = execute(
             self.conn,
-            "UPDATE core.customers SET version = %s, updated_at = %s,"
-            " consent_sms = COALESCE(%s, consent_sms), consent_email = COALESCE(%s, consent_email)"
-            " WHERE id = %s AND version = %s",
-            (new_version, at, consent_sms, consent_email, record.id, record.version),
+            "UPDATE core.customers SET version = %s, updated_at = %s WHERE id = %s AND version = %s",
+            (new_version, at, record.id, record.version),
         )
         if result.rowcount != 1:
             raise ConcurrencyConflict(f"customer {record.id} changed concurrently")

@@ -128,7 +128,8 @@ data_keys = Table(
 Index("ix_data_keys_master_key_id", data_keys.c.master_key_id)  # rotation finds the keys left to re-wrap
 
 consents = Table(
-    # The consent ledger: every opt-in and opt-out; customers.consent_* is the current state.
+    # The consent ledger: every opt-in and opt-out, appended by services.consent.record_consent only.
+    # The current state is the latest row (by seq) per channel; customers.consent_* caches it.
     "consents",
     metadata,
     _id(),
@@ -138,8 +139,34 @@ consents = Table(
     Column("source", String(32), nullable=False),
     Column("source_message_id", Text),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # Ledger order: recorded_at can tie (one clock reading per command), seq never does.
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    # The phone's blind index (sms rows): a STOP is found by number, the number is never stored here.
+    Column("phone_bidx", LargeBinary),
+    Column("text_enc", LargeBinary),  # what the customer said (AAD: core.consents.text_enc/<id>)
+    Column("ip", String(45)),  # web: the client address the consent came from
+    Column("page", Text),  # web: the page the widget was on
     schema="core",
 )
+Index("ix_consents_phone_bidx", consents.c.phone_bidx, consents.c.channel, consents.c.seq)
+Index("ix_consents_customer_id", consents.c.customer_id, consents.c.channel, consents.c.seq)
+
+sms_refusals = Table(
+    # Every outbound text the SMS sender refused or held, with why, for staff (services.sms).
+    "sms_refusals",
+    metadata,
+    _id(),
+    Column("outbox_id", UUID(as_uuid=False)),
+    Column("target", String(64), nullable=False),
+    Column("thread_id", UUID(as_uuid=False)),
+    Column("booking_id", UUID(as_uuid=False)),
+    Column("reason", String(32), nullable=False),
+    Column("held_until", DateTime(timezone=True)),  # quiet hours: when it goes instead
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("reason IN ('opted_out', 'no_consent', 'quiet_hours', 'no_phone')", name="reason_known"),
+    schema="integra",
+)
+Index("ix_sms_refusals_thread_id", sms_refusals.c.thread_id)
 
 bookings = Table(
     "bookings",

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from db.consents import ConsentLedger
 from db.event_store import EventStore
 from db.idempotency import IdempotencyStore
 from db.identity import SessionRepository, StaffUserRepository
@@ -37,6 +38,7 @@ class UnitOfWork:
         self.conn: Connection = self.engine.connect()
         self.tx = self.conn.begin()
         self.customers = CustomerRepository(self.conn, self.cipher, self.blind)
+        self.consents = ConsentLedger(self.conn, self.cipher, self.blind)
         self.bookings = BookingRepository(self.conn, self.cipher)
         self.chefs = ChefRepository(self.conn, self.business)
         self.threads = ThreadRepository(self.conn, self.cipher, self.blind)

@@ -29,11 +29,22 @@ class BookingRequest:
 
 
 @dataclass(frozen=True)
+class ConsentEvidence:
+    """Where an opt-in or opt-out came from, for the consent ledger: the customer's message (its
+    text is read from the stored message) and, on the web, the client's IP and the page."""
+
+    source_message_id: str | None = None
+    ip: str | None = None
+    page: str | None = None
+
+
+@dataclass(frozen=True)
 class CreateBooking:
     source: str  # web | sms | staff | api
     customer: CustomerDetails
     booking: BookingRequest
     thread_id: str | None = None  # the conversation it was booked in: links the thread to the customer
+    consent_evidence: ConsentEvidence | None = None  # where customer.consent_sms was given
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,8 @@ class UpdateConsent:
     phone: str | None = None
     email: str | None = None
     source_message_id: str | None = None
+    ip: str | None = None  # web: the client address
+    page: str | None = None  # web: the page the widget was on
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,25 @@ class Context:
     channel: Literal["web", "sms"] = "web"
     customer_phone: str | None = None  # the SMS sender (E.164); the customer's identity on SMS
     customer_email: str | None = None  # a web visitor's email when the site already knows it
+    # The customer message this turn answers and, on the web, where it came from: the consent
+    # ledger's evidence when the customer opts in or out in it.
+    message_id: str | None = None
+    client_ip: str | None = None
+    page: str | None = None
 
     @cached_property
     def caller(self) -> Caller:
         """The same facts as the tools' injected argument."""
-        return Caller(self.container, self.thread_id, self.channel, self.customer_phone, self.customer_email)
+        return Caller(
+            self.container,
+            self.thread_id,
+            self.channel,
+            self.customer_phone,
+            self.customer_email,
+            message_id=self.message_id,
+            client_ip=self.client_ip,
+            page=self.page,
+        )
 
     @classmethod
     def from_settings(

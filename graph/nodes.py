@@ -323,6 +323,8 @@ def understand(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "handoff_reason": _handoff_reason(text, heard, merged, changed, no_progress, business)
         or ("change_needs_staff" if details_changed else None),
     }
+    if "consent_sms" in changed:  # the consent ledger's evidence, recorded with the booking
+        updates["consent_evidence"] = {"message_id": ctx.message_id, "ip": ctx.client_ip, "page": ctx.page}
     if state.get("opted_out") and _opted_back_in(ctx):
         updates["opted_out"] = False  # START reached us another way (the channel answers it for opted-out numbers)
     return updates
@@ -697,6 +699,7 @@ def book(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             "phone": slots.get("phone"),
             "consent_sms": bool(slots.get("consent_sms")),
             "caller": ctx.caller,
+            "consent_evidence": state.get("consent_evidence"),
             "idempotency_key": f"agent:{ctx.thread_id}:create-booking:{attempt}",
         }
     )

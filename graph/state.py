@@ -62,6 +62,7 @@ class State(InputState, total=False):
     no_progress: int  # turns in a row that moved nothing forward
     handoff_reason: str | None  # set while the thread waits for staff
     opted_out: bool  # the SMS customer sent STOP: stay silent until START
+    consent_evidence: dict[str, Any] | None  # where consent_sms was answered: message_id, ip, page
     flow: Flow | None  # booking a new party, or managing an existing one
     manage: dict[str, Any] | None  # reschedule / cancel: action, booking, customer_id, date, slot, candidates
     preface: str | None  # said before the next reply of this turn (an FAQ answer before the question)

@@ -25,6 +25,7 @@ from services.bus import MessageBus
 from services.context import ServiceContext
 from services.outbox_dispatcher import OutboxDispatcher, Target
 from services.queries import Queries
+from services.sms import SmsSender
 from services.tokens import TokenIssuer
 
 if TYPE_CHECKING:  # the graph imports this module: only the type here, the runtime lazily below
@@ -44,6 +45,8 @@ LOGGING_TARGETS: dict[str, Target] = {
     )
 }
 
+
+SMS_TARGETS = (handlers.SEND_SMS, handlers.NOTIFY_PAYMENT_LINK)  # the outbox targets that text a customer
 
 TEMPLATES = TemplatePhraser()
 
@@ -122,6 +125,11 @@ def bootstrap(
         # Stripe makes the deposit links and refunds; the other messages keep what was chosen.
         chosen |= StripePayments(stripe, uow_factory, clock).targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT)
         queries.deposit_link_wait_seconds = 8.0
+    # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
+    sms_sender = SmsSender(uow_factory, clock, business.timezone)
+    for name in SMS_TARGETS:
+        if name in chosen:
+            chosen[name] = sms_sender.gate(chosen[name])
     return Container(
         engine=engine,
         business=business,

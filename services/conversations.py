@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from db.engine import libpq_url
 from db.pii import FieldCipher
+from domain.cards import CARD_MARKER, redact_card_numbers
 from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply, UpdateConsent
 from domain.contact import normalize_phone
 
@@ -134,10 +135,17 @@ def handle_inbound(
     provider_message_id: str | None = None,
     email: str | None = None,
     graph: CompiledGraph | None = None,
+    client_ip: str | None = None,
+    page: str | None = None,
 ) -> Inbound:
     """Store a customer's message and answer it (see the module docstring). `contact` is the sender's
     phone for sms, the widget's session id for web. `graph` defaults to the process's checkpointed
-    graph (`container.agent()`)."""
+    graph (`container.agent()`). `client_ip` and `page` (web) are where the message came from: kept
+    in the consent ledger if the customer opts in or out in it.
+
+    Card numbers are removed from `text` first, before anything stores, logs, checkpoints or shows
+    it (domain.cards); the turn's reply then says we never take cards by text."""
+    text, _ = redact_card_numbers(text)
     received = container.bus.handle(ReceiveMessage(channel, contact, text, provider, provider_message_id, email)).body
     thread_id, message_id = received["thread_id"], received["message_id"]
     if received["duplicate"]:
@@ -149,7 +157,9 @@ def handle_inbound(
         with container.uow() as uow:
             waiting = uow.threads.waiting(thread_id, up_to_seq=received["seq"])
         for message in waiting:
-            _turn(container, compiled, message, channel, phone, email)
+            # Only this request's own message came from this IP and page.
+            origin = (client_ip, page) if message.id == message_id else (None, None)
+            _turn(container, compiled, message, channel, phone, email, origin)
         reply, mode, seq = _reply_and_mode(container, thread_id, message_id)
     return Inbound(thread_id, message_id, reply, mode=mode, reply_seq=seq)
 
@@ -310,16 +320,20 @@ def _turn(
     channel: Channel,
     phone: str | None,
     email: str | None,
+    origin: tuple[str | None, str | None] = (None, None),
 ) -> None:
     from graph.context import Context
     from graph.turns import take_turn
 
     with container.uow() as uow:
         thread = uow.threads.get(message.thread_id)
-        opted_out = channel == "sms" and phone is not None and uow.customers.sms_opted_out(phone)
+        opted_out = channel == "sms" and phone is not None and uow.consents.sms_state(phone) is False
     if thread is None or thread.mode == "human":
         if thread is not None and channel == "sms" and phone and _carrier_keyword(container, message, phone, opted_out):
             return  # STOP/START/HELP are the carrier's words: honoured even while staff have the thread
+        if thread is not None and not opted_out and CARD_MARKER in message.body:
+            # Staff have the thread, but the warning cannot wait for them: the system says it.
+            container.bus.handle(RecordReply(message.thread_id, _no_cards_notice(container), "system"))
         _mark_handled(container, message.id)  # staff have the thread: the message is theirs
         return
     if opted_out and phone:
@@ -327,13 +341,26 @@ def _turn(
         if not _carrier_keyword(container, message, phone, opted_out):
             _mark_handled(container, message.id)
         return
-    context = Context(container, message.thread_id, channel, customer_phone=phone, customer_email=email)
+    client_ip, page = origin
+    context = Context(
+        container,
+        message.thread_id,
+        channel,
+        customer_phone=phone,
+        customer_email=email,
+        message_id=message.id,
+        client_ip=client_ip,
+        page=page,
+    )
     # The thread is the agent's (its mode was just read under the thread lock), so no handoff
     # interrupt can be pending: skip that checkpoint read.
     turn = take_turn(compiled, context, message.body, check_waiting=False)
     waiting = turn.waiting
     # Worded on the way out (templates by default; the llm phraser keeps every number of the template).
     reply = container.phraser.phrase(turn.reply) if turn.reply else None
+    if CARD_MARKER in message.body:
+        # After the phrasing, so the warning is always said in these words.
+        reply = f"{_no_cards_notice(container)} {reply}" if reply else _no_cards_notice(container)
     if reply:
         # The agent's own handoff (the handoff_to_staff tool already put the thread in human mode)
         # still tells the customer someone will follow up: that notice goes out as a system message.
@@ -388,6 +415,12 @@ def _carrier_keyword(container: Container, message: StoredMessage, phone: str, o
         answer = wording.opted_in(business) if granted else wording.opted_out(business)
     container.bus.handle(RecordReply(message.thread_id, answer, "system", in_reply_to=message.id))
     return True
+
+
+def _no_cards_notice(container: Container) -> str:
+    from agent import wording
+
+    return wording.no_cards_by_text(container.business)
 
 
 def _context(container: Container, thread_id: str) -> Any:

@@ -22,6 +22,7 @@ from domain.commands import (
     AssignThread,
     CancelBooking,
     ConfirmMatch,
+    ConsentEvidence,
     CreateBooking,
     CustomerDetails,
     EraseCustomer,
@@ -49,7 +50,6 @@ from domain.commands import (
 from domain.contact import normalize_email, normalize_phone
 from domain.errors import ConcurrencyConflict, DomainError, NotFound, SlotUnavailable
 from domain.events import (
-    ConsentUpdated,
     CustomerErased,
     DepositRefunded,
     DomainEvent,
@@ -72,7 +72,9 @@ from domain.money import format_usd
 from domain.pricing import Party, quote
 from domain.zones import normalize_zip, zone_for_zip
 from services import privacy
+from services.consent import record_consent
 from services.context import ServiceContext, fields_under
+from services.sms import SEND_SMS, enqueue_notice, enqueue_thread_message, may_text_notice
 
 SOURCES = ("web", "sms", "staff", "api", "agent")
 CONSENT_CHANNELS = ("sms", "email")
@@ -167,8 +169,7 @@ def _find_or_create_customer(
         last_name=last or "",
         email=email,
         phone=phone,
-        consent_sms=details.consent_sms,
-        version=2 if details.consent_sms else 1,  # LeadCreated (+ ConsentUpdated)
+        version=2 if details.consent_sms else 1,  # LeadCreated (+ ConsentUpdated, cached by record_consent)
     )
     if created is not None:
         return created, True
@@ -179,14 +180,12 @@ def _find_or_create_customer(
     return record, False
 
 
-def _publish_customer(
-    uow: UnitOfWork, ctx: ServiceContext, record: CustomerRecord, events: list[DomainEvent], **values: Any
-) -> None:
+def _publish_customer(uow: UnitOfWork, ctx: ServiceContext, record: CustomerRecord, events: list[DomainEvent]) -> None:
     if not events:
         return
     at = ctx.clock.now()
     version = uow.publish(record.id, record.version, events, at=at)
-    uow.customers.bump_version(record, version, at, **values)
+    uow.customers.bump_version(record, version, at)
 
 
 def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
@@ -229,13 +228,16 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     uow.publish(booking.id, 0, booking.pending_events, at=at)
 
     customer_events: list[DomainEvent] = [LeadCreated(customer_id=customer.id, source=source)] if new_customer else []
-    if cmd.customer.consent_sms and (new_customer or not customer.consent_sms):
-        customer_events.append(ConsentUpdated(customer_id=customer.id, channel="sms", granted=True, source=source))
-        uow.customers.record_consent(customer.id, channel="sms", granted=True, source=source, at=at)
+    if cmd.customer.consent_sms and (new_customer or uow.consents.current(customer.id, "sms") is not True):
+        customer_events.append(
+            record_consent(
+                uow, ctx, customer, channel="sms", granted=True, source=source, evidence=cmd.consent_evidence
+            )
+        )
     if new_customer:
         uow.publish(customer.id, 0, customer_events, at=at)
     else:
-        _publish_customer(uow, ctx, customer, customer_events, consent_sms=True if customer_events else None)
+        _publish_customer(uow, ctx, customer, customer_events)
 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
@@ -313,7 +315,6 @@ def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> 
     source = _source(cmd.source)
     if cmd.channel not in CONSENT_CHANNELS:
         raise DomainError(f"must be one of {', '.join(CONSENT_CHANNELS)}", field="channel")
-    at = ctx.clock.now()
     events: list[DomainEvent] = []
     if cmd.customer_id:
         record = uow.customers.get(cmd.customer_id)
@@ -330,16 +331,11 @@ def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> 
             if record is None:  # created concurrently: the bus runs the command again
                 raise ConcurrencyConflict("a customer with this contact was being created concurrently")
             events.append(LeadCreated(customer_id=record.id, source=source))
-    uow.customers.record_consent(
-        record.id,
-        channel=cmd.channel,
-        granted=cmd.granted,
-        source=source,
-        at=at,
-        source_message_id=cmd.source_message_id,
+    evidence = ConsentEvidence(cmd.source_message_id, cmd.ip, cmd.page)
+    events.append(
+        record_consent(uow, ctx, record, channel=cmd.channel, granted=cmd.granted, source=source, evidence=evidence)
     )
-    events.append(ConsentUpdated(customer_id=record.id, channel=cmd.channel, granted=cmd.granted, source=source))
-    _publish_customer(uow, ctx, record, events, **{f"consent_{cmd.channel}": cmd.granted})
+    _publish_customer(uow, ctx, record, events)
     return {"customer_id": record.id, "channel": cmd.channel, "granted": cmd.granted}
 
 
@@ -375,8 +371,8 @@ def booking_view(booking: Booking, *, chef_name: str) -> dict[str, Any]:
 CHANNELS = ("web", "sms")
 REPLY_AUTHORS = ("ai", "staff", "system")
 MAX_MESSAGE = 2000
-SEND_SMS = "sms.send_message"  # the outbox carries ids; the adapter reads and decrypts the body
 NOTIFY_STAFF_HANDOFF = "notify.staff_handoff"
+__all__ = ["SEND_SMS"]  # the thread-text target lives with the SMS sender; named here with the others
 
 
 def _session_id(value: str) -> str:
@@ -464,7 +460,7 @@ def record_reply(cmd: RecordReply, uow: UnitOfWork, ctx: ServiceContext) -> dict
         uow.threads.mark_handled([cmd.in_reply_to], at)
     _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, cmd.author, cmd.in_reply_to)])
     if thread.channel == "sms":
-        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+        enqueue_thread_message(uow, thread, message)
     return {"stored": True, "thread_id": thread.id, "message_id": message.id, "mode": thread.mode}
 
 
@@ -596,14 +592,14 @@ def send_staff_reply(cmd: SendStaffReply, uow: UnitOfWork, ctx: ServiceContext) 
         raise DomainError("take the thread over before replying", field="thread_id")
     if thread.channel == "sms":
         phone = uow.threads.contact(thread.id)
-        if phone and uow.customers.sms_opted_out(phone):
+        if phone and uow.consents.sms_state(phone) is False:
             raise DomainError("this number opted out of texts (STOP); only START reopens it", field="thread_id")
     author = "ai" if cmd.as_ai else "staff"
     at = ctx.clock.now()
     message = uow.threads.add_message(thread.id, direction="out", author=author, body=body, staff_id=staff_id, at=at)
     _publish_thread(uow, ctx, thread, [ReplyRecorded(thread.id, message.id, author, None, staff_id)])
     if thread.channel == "sms":
-        uow.outbox.add_many([(SEND_SMS, {"thread_id": thread.id, "message_id": message.id})], aggregate_id=thread.id)
+        enqueue_thread_message(uow, thread, message)
     return {"stored": True, "thread_id": thread.id, "message_id": message.id, "author": author, "mode": thread.mode}
 
 
@@ -626,7 +622,7 @@ def mark_deposit_paid(cmd: MarkDepositPaid, uow: UnitOfWork, ctx: ServiceContext
 def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
     booking = _load(uow, cmd.reference)
     customer = uow.customers.get(booking.customer_id)
-    sms = bool(customer and customer.consent_sms and customer.phone and not uow.customers.sms_opted_out(customer.phone))
+    sms = may_text_notice(uow, customer.phone if customer else None)
     expected = booking.version
     event = booking.resend_payment_link(by=cmd.by, sms=sms)
     booking.version = expected + len(booking.pending_events)
@@ -635,9 +631,9 @@ def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceCon
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
     messages = [(DEPOSIT_LINK, message | {"amount_cents": event.amount_cents, "resend": True})]
-    if sms:
-        messages.append((NOTIFY_PAYMENT_LINK, message | {"channel": "sms"}))
     uow.outbox.add_many(messages, aggregate_id=booking.id)
+    if sms:
+        enqueue_notice(uow, NOTIFY_PAYMENT_LINK, message, aggregate_id=booking.id)
     return {"reference": booking.reference, "amount_cents": event.amount_cents, "sms": sms}
 
 

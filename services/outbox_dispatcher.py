@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from db.outbox import OutboxMessage
@@ -24,6 +24,16 @@ Target = Callable[[OutboxMessage], Mapping[str, Any] | None]
 
 class PermanentFailure(Exception):
     """The target says retrying cannot help (bad data, unknown target): dead-letter now."""
+
+
+class HoldUntil(Exception):
+    """The target may not act before `until` (a text in quiet hours): the row waits until then,
+    keeping its attempts, with `reason` as its last_error for staff to see."""
+
+    def __init__(self, until: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.until = until
+        self.reason = reason
 
 
 def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -59,6 +69,9 @@ class OutboxDispatcher:
                 if target is None:
                     raise PermanentFailure(f"no target {message.target!r} is configured")
                 result = target(message)
+            except HoldUntil as hold:
+                uow.outbox.hold(message, hold.until, hold.reason)
+                status = "pending"
             except PermanentFailure as error:
                 status = uow.outbox.mark_failed(message, self.clock.now(), f"permanent: {error}", retry_in=None)
             except Exception as error:  # any provider failure is retried; the row keeps the reason

@@ -17,8 +17,9 @@ one transaction:
   of bank credits matched to their bookings and the payer aliases learnt for them are removed;
 - bookings keep their non-personal facts (date, slot, zone, party size, amounts, status) for the
   accounts; payments and domain events stay (events carry ids, never personal data);
-- a number that opted out of texts keeps its keyed phone index, so a STOP stays honoured (a legal
-  duty that outlives the erasure); nothing readable is kept with it.
+- the consent ledger keeps each entry's channel, choice, source and time, and an SMS entry its keyed
+  phone index, so a STOP stays honoured (a legal duty that outlives the erasure); the customer's
+  words, IP and page go.
 A `CustomerErased` event records that it happened.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime, time
 from typing import Any, LiteralString
 
@@ -96,11 +98,6 @@ def _thread_ids(uow: UnitOfWork, customer_id: str, phone_bidx: bytes | None) -> 
     return [str(r.id) for r in rows]
 
 
-def _phone_bidx(uow: UnitOfWork, customer_id: str) -> bytes | None:
-    row = execute(uow.conn, "SELECT phone_bidx FROM core.customers WHERE id = %s", (customer_id,)).fetchone()
-    return bytes(row.phone_bidx) if row and row.phone_bidx else None
-
-
 def export_bundle(uow: UnitOfWork, customer_id: str, *, at: datetime) -> dict[str, Any]:
     """Everything held about the customer, decrypted (see the module docstring)."""
     open_ = _opener(uow)
@@ -118,9 +115,10 @@ def export_bundle(uow: UnitOfWork, customer_id: str, *, at: datetime) -> dict[st
         "created_at": _plain(row.created_at),
         "erased_at": _plain(row.erased_at),
     }
-    consents = _rows(
-        uow, "SELECT * FROM core.consents WHERE customer_id = %s ORDER BY recorded_at", (customer_id,), ("customer_id",)
-    )
+    consents = [
+        {k: _plain(v) for k, v in asdict(entry).items() if k != "customer_id"}
+        for entry in uow.consents.history(customer_id)
+    ]
     threads: list[dict[str, Any]] = []
     thread_ids = _thread_ids(uow, customer_id, row.phone_bidx)
     for thread_id in thread_ids:
@@ -272,17 +270,21 @@ def erase(uow: UnitOfWork, customer: CustomerRecord, *, at: datetime, today: dat
         (booking_ids,),
     )
     execute(uow.conn, "DELETE FROM integra.payer_aliases WHERE customer_id = %s", (customer.id,))
-    opted_out = customer.phone is not None and uow.customers.sms_opted_out(customer.phone)
+    # The ledger keeps what was agreed when (and an opt-out's phone index, so it stays honoured).
+    execute(
+        uow.conn,
+        "UPDATE core.consents SET text_enc = NULL, ip = NULL, page = NULL WHERE customer_id = %s",
+        (customer.id,),
+    )
     master = uow.cipher.master()
     execute(
         uow.conn,
         "UPDATE core.customers SET first_name_enc = %s, last_name_enc = %s, email_enc = NULL, email_bidx = NULL,"
-        " phone_enc = NULL, phone_bidx = %s, first_name_bidx = NULL, last_name_bidx = NULL, full_name_bidx = NULL,"
+        " phone_enc = NULL, phone_bidx = NULL, first_name_bidx = NULL, last_name_bidx = NULL, full_name_bidx = NULL,"
         " consent_sms = false, consent_email = false, erased_at = %s, updated_at = %s WHERE id = %s",
         (
             master.encrypt(TOMBSTONE, table="core.customers", column="first_name_enc", row_id=customer.id),
             master.encrypt(TOMBSTONE, table="core.customers", column="last_name_enc", row_id=customer.id),
-            phone_bidx if opted_out else None,
             at,
             at,
             customer.id,

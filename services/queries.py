@@ -265,7 +265,7 @@ class Queries:
     def sms_opted_out(self, phone: str) -> bool:
         """True when this number withdrew its SMS consent and has not given it again."""
         with self.uow_factory() as uow:
-            return uow.customers.sms_opted_out(normalize_phone(phone))
+            return uow.consents.sms_state(normalize_phone(phone)) is False
 
 
 def _hhmm(value: time) -> str:

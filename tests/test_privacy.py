@@ -19,7 +19,9 @@ from db.envelope import DataKeyStore, keys_to_rewrap, rotate_master
 from db.pii import FieldCipher, KeyDestroyed, data_key_id, new_key
 from domain.commands import CancelBooking, EraseCustomer, ExportCustomerData
 from domain.errors import DomainError
+from graph.checkpoint import CompiledGraph
 from hibachi.bootstrap import Container
+from services.conversations import receive_sms
 from tests.graph_support import all_bookings
 from tests.test_migrations_and_cli import keys, run_cli
 from tests.test_migrations_and_cli import scratch_url as scratch_url  # a fixture
@@ -187,7 +189,7 @@ def test_export_holds_everything_decrypted(container: Container) -> None:
     assert tables_holding(container, PLAINTEXTS) == {}
 
 
-def test_erasure_leaves_no_plaintext_anywhere(container: Container, log_file: Path) -> None:
+def test_erasure_leaves_no_plaintext_anywhere(container: Container, agent: CompiledGraph, log_file: Path) -> None:
     thread_id, reference = book_through_the_widget(container)
     cid = customer_id(container)
     assert tables_holding(container, [SECRET]) == {}  # encrypted at rest from the start
@@ -200,8 +202,13 @@ def test_erasure_leaves_no_plaintext_anywhere(container: Container, log_file: Pa
         container.bus.handle(EraseCustomer(customer=cid, by="test"))
     assert upcoming.value.field == "customer" and reference in upcoming.value.message
     container.bus.handle(CancelBooking(reference=reference, reason="customer asked"))
+    receive_sms(container, PHONE_E164, "STOP", "rc-stop-1", graph=agent)  # and no more texts, please
     erased = container.bus.handle(EraseCustomer(customer=cid, by="test")).body
-    assert erased["erased"] is True and erased["data_keys_destroyed"] == 2 and erased["messages"] >= 8
+    assert erased["erased"] is True and erased["threads"] == 2 and erased["data_keys_destroyed"] == 3
+    assert erased["messages"] >= 10
+    with container.uow() as uow:
+        assert uow.consents.sms_state(PHONE_E164) is False  # the STOP outlives the erasure
+        assert uow.customers.find(phone=PHONE_E164) is None and uow.customers.find(email=EMAIL) is None
 
     assert tables_holding(container, PLAINTEXTS) == {}
     log = log_file.read_text()

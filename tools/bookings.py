@@ -12,7 +12,14 @@ from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg, tool
 
-from domain.commands import BookingRequest, CancelBooking, CreateBooking, CustomerDetails, RescheduleBooking
+from domain.commands import (
+    BookingRequest,
+    CancelBooking,
+    ConsentEvidence,
+    CreateBooking,
+    CustomerDetails,
+    RescheduleBooking,
+)
 from domain.zones import zip_from_address
 
 from .caller import Caller
@@ -82,6 +89,7 @@ def create_booking(
     *,
     caller: Annotated[Caller, InjectedToolArg],
     idempotency_key: Annotated[str, InjectedToolArg],
+    consent_evidence: Annotated[dict[str, Any] | None, InjectedToolArg] = None,
 ) -> dict[str, Any]:
     """Book the party. Call it only after the customer said an explicit yes to a summary that showed
     the date, time, guests, address, upgrades, total and deposit from quote_price.
@@ -133,6 +141,7 @@ def create_booking(
             notes=notes,
         ),
         thread_id=caller.thread_id,
+        consent_evidence=_consent_evidence(consent_evidence, caller) if consent_sms else None,
     )
     try:
         result = caller.container.bus.handle(command, idempotency_key=idempotency_key, actor=caller.actor)
@@ -210,3 +219,11 @@ def cancel_booking(
     except EXPECTED_ERRORS as error:
         return from_error(error)
     return {"ok": True, "replayed": result.replayed, **result.body}
+
+
+def _consent_evidence(heard: dict[str, Any] | None, caller: Caller) -> ConsentEvidence:
+    """Where the customer said yes to texts: the message the graph heard it in (with that request's
+    IP and page), else the message being answered now."""
+    if heard and heard.get("message_id"):
+        return ConsentEvidence(heard["message_id"], heard.get("ip"), heard.get("page"))
+    return ConsentEvidence(caller.message_id, caller.client_ip, caller.page)

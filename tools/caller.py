@@ -17,7 +17,16 @@ class Caller:
     class by `isinstance` but would try to validate a dataclass's fields (the container) one by one.
     """
 
-    __slots__ = ("channel", "container", "customer_email", "customer_phone", "thread_id")
+    __slots__ = (
+        "channel",
+        "client_ip",
+        "container",
+        "customer_email",
+        "customer_phone",
+        "message_id",
+        "page",
+        "thread_id",
+    )
 
     def __init__(
         self,
@@ -26,12 +35,19 @@ class Caller:
         channel: Channel = "web",
         customer_phone: str | None = None,
         customer_email: str | None = None,
+        *,
+        message_id: str | None = None,
+        client_ip: str | None = None,
+        page: str | None = None,
     ) -> None:
         self.container = container
         self.thread_id = thread_id
         self.channel: Channel = channel
         self.customer_phone = customer_phone
         self.customer_email = customer_email
+        self.message_id = message_id  # the customer message being answered (consent evidence)
+        self.client_ip = client_ip  # web only
+        self.page = page  # web only
 
     def __repr__(self) -> str:
         return f"Caller(thread_id={self.thread_id!r}, channel={self.channel!r})"

@@ -70,7 +70,9 @@ def update_sms_consent(granted: bool, *, caller: Annotated[Caller, InjectedToolA
     """
     if not caller.customer_phone:
         return failed("invalid", "no phone number on this conversation", "phone")
-    command = UpdateConsent(channel="sms", granted=granted, source="sms", phone=caller.customer_phone)
+    command = UpdateConsent(
+        channel="sms", granted=granted, source="sms", phone=caller.customer_phone, source_message_id=caller.message_id
+    )
     try:
         result = caller.container.bus.handle(command, actor=caller.actor)
     except EXPECTED_ERRORS as error:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.channels.schemas import SentMessage, SentMessages, SessionId, WebMessageIn, WebMessageOut
@@ -27,7 +27,7 @@ WEB_PROVIDER = "web-widget"
     response_model=WebMessageOut,
     responses={422: {"description": "Invalid input; `field` names it"}},
 )
-def web_message(body: WebMessageIn, container: ContainerDep) -> WebMessageOut:
+def web_message(body: WebMessageIn, request: Request, container: ContainerDep) -> WebMessageOut:
     result = handle_inbound(
         container,
         channel="web",
@@ -36,6 +36,10 @@ def web_message(body: WebMessageIn, container: ContainerDep) -> WebMessageOut:
         provider=WEB_PROVIDER if body.message_id else None,
         provider_message_id=body.message_id,
         email=body.email,
+        # Consent evidence: the client's address (behind a proxy, run uvicorn with --proxy-headers
+        # so this is the visitor's) and the page the widget was on.
+        client_ip=request.client.host if request.client else None,
+        page=body.page or request.headers.get("referer"),
     )
     return WebMessageOut(
         thread_id=result.thread_id,

@@ -29,6 +29,9 @@ class WebMessageIn(BaseModel):
     message_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,128}$")] | None = Field(
         default=None, description="the widget's id for this message: a resend with the same id is answered once"
     )
+    page: Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None, description="the page the widget is on (kept as consent evidence); default: the Referer"
+    )
 
 
 class WebMessageOut(BaseModel):

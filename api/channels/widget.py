@@ -93,7 +93,9 @@ PAGE = """<!doctype html>
     show(text, "me");
     input.value = "";
     send.disabled = true;
-    post({ session_id: session, text: text, message_id: newId() }, 1).then(function (result) {
+    // The page the widget sits on (embedded: the host page) goes with each message: consent evidence.
+    var page = (document.referrer || location.href).slice(0, 2000);
+    post({ session_id: session, text: text, message_id: newId(), page: page }, 1).then(function (result) {
       if (!result.ok) {
         show((result.data && result.data.error && result.data.error.message) || "Something went wrong.", "note");
       } else if (result.data.reply) {

@@ -1,0 +1,121 @@
+"""The consent ledger (core.consents): append-only; the current state of a channel is its latest
+entry (by seq). Only services.consent.record_consent appends."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from db.envelope import owner_key
+from db.pii import BlindIndex, FieldCipher
+from db.sql import execute
+
+TABLE = "core.consents"
+
+
+@dataclass(frozen=True)
+class ConsentEntry:
+    customer_id: str
+    channel: str
+    granted: bool
+    source: str
+    source_message_id: str | None
+    text: str | None
+    ip: str | None
+    page: str | None
+    recorded_at: datetime
+
+
+class ConsentLedger:
+    def __init__(self, conn: Connection, cipher: FieldCipher, blind: BlindIndex) -> None:
+        self.conn = conn
+        self.cipher = cipher
+        self.blind = blind
+
+    def append(
+        self,
+        customer_id: str,
+        *,
+        channel: str,
+        granted: bool,
+        source: str,
+        at: datetime,
+        phone: str | None,
+        source_message_id: str | None = None,
+        text: str | None = None,
+        ip: str | None = None,
+        page: str | None = None,
+    ) -> None:
+        row_id = str(uuid.uuid4())
+        key = owner_key(self.cipher, self.conn, customer_id, "customer")  # their words: their data key
+        text_enc = (
+            self.cipher.encrypt(text, table=TABLE, column="text_enc", row_id=row_id, data_key=key) if text else None
+        )
+        execute(
+            self.conn,
+            "INSERT INTO core.consents (id, customer_id, channel, granted, source, source_message_id, recorded_at,"
+            " phone_bidx, text_enc, ip, page) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                row_id,
+                customer_id,
+                channel,
+                granted,
+                source,
+                source_message_id,
+                at,
+                self.blind.of("phone", phone) if phone and channel == "sms" else None,
+                text_enc,
+                ip,
+                page,
+            ),
+        )
+
+    def current(self, customer_id: str, channel: str) -> bool | None:
+        """The customer's latest entry for the channel: True opted in, False opted out, None never asked."""
+        row = execute(
+            self.conn,
+            "SELECT granted FROM core.consents WHERE customer_id = %s AND channel = %s ORDER BY seq DESC LIMIT 1",
+            (customer_id, channel),
+        ).fetchone()
+        return None if row is None else bool(row.granted)
+
+    def sms_state(self, phone: str) -> bool | None:
+        """The latest sms entry for this (normalised) number, recorded by its phone index or for the
+        customer who holds the number: True opted in, False opted out, None no entry."""
+        bidx = self.blind.of("phone", phone)
+        row = execute(
+            self.conn,
+            "SELECT granted FROM core.consents WHERE channel = 'sms' AND (phone_bidx = %s"
+            " OR customer_id = (SELECT id FROM core.customers WHERE phone_bidx = %s))"
+            " ORDER BY seq DESC LIMIT 1",
+            (bidx, bidx),
+        ).fetchone()
+        return None if row is None else bool(row.granted)
+
+    def history(self, customer_id: str) -> list[ConsentEntry]:
+        """The customer's entries, oldest first, the text decrypted."""
+        rows = execute(
+            self.conn,
+            "SELECT id, customer_id, channel, granted, source, source_message_id, text_enc, ip, page, recorded_at"
+            " FROM core.consents WHERE customer_id = %s ORDER BY seq",
+            (customer_id,),
+        ).fetchall()
+        return [
+            ConsentEntry(
+                customer_id=str(row.customer_id),
+                channel=row.channel,
+                granted=row.granted,
+                source=row.source,
+                source_message_id=row.source_message_id,
+                text=self.cipher.readable(row.text_enc, table=TABLE, column="text_enc", row_id=str(row.id))
+                if row.text_enc
+                else None,
+                ip=row.ip,
+                page=row.page,
+                recorded_at=row.recorded_at,
+            )
+            for row in rows
+        ]

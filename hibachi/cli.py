@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.engines import make_engine, make_phraser
@@ -314,9 +315,25 @@ def cmd_service(settings: Settings, args: argparse.Namespace) -> None:
     print("the secret is shown once: store it now (POST /oauth/token, grant_type=client_credentials)", flush=True)
 
 
+def with_settings(work: Callable[[Settings], int | None]) -> int:
+    """Run a sub-command's `work` with the settings (local keys made on first use). Exit codes: 2
+    with one line for a bad setting, business file or usage, or a refused command; else work's (0)."""
+    from domain.errors import DomainError
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        ensure_local_keys(Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data")))
+        return work(load_settings()) or 0
+    except (SettingsError, BusinessFileError, UsageError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
+        return 2
+
+
 def machine_main(argv: list[str]) -> int:
     """`hibachi token ...` and `hibachi service ...`: their own parser (actions and options)."""
-    from domain.errors import DomainError
 
     parser = argparse.ArgumentParser(prog="hibachi")
     groups = parser.add_subparsers(dest="command", required=True)
@@ -337,19 +354,7 @@ def machine_main(argv: list[str]) -> int:
     for action in (rotate, deactivate):
         action.add_argument("--client-id", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
-    try:
-        ensure_local_keys(data_dir)
-        settings = load_settings()
-        (cmd_token if args.command == "token" else cmd_service)(settings, args)
-    except (SettingsError, BusinessFileError, UsageError) as error:
-        print(f"hibachi: {error}", file=sys.stderr)
-        return 2
-    except DomainError as error:
-        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
-        return 2
-    return 0
+    return with_settings(lambda settings: (cmd_token if args.command == "token" else cmd_service)(settings, args))
 
 
 def read_password(from_stdin: bool) -> str:
@@ -418,7 +423,6 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
 def user_main(argv: list[str]) -> int:
     """`hibachi user ...`: its own parser (actions and options)."""
     from domain.access import PEOPLE_ROLES
-    from domain.errors import DomainError
 
     parser = argparse.ArgumentParser(prog="hibachi user", description="staff accounts")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -434,19 +438,7 @@ def user_main(argv: list[str]) -> int:
     create.add_argument("--chef", metavar="NAME", help="a chef account: the chef (business file name) it belongs to")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     args = parser.parse_args(argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
-    try:
-        ensure_local_keys(data_dir)
-        settings = load_settings()
-        cmd_user(settings, args)
-    except (SettingsError, BusinessFileError, UsageError) as error:
-        print(f"hibachi: {error}", file=sys.stderr)
-        return 2
-    except DomainError as error:
-        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
-        return 2
-    return 0
+    return with_settings(lambda settings: cmd_user(settings, args))
 
 
 def plaid_main(argv: list[str]) -> int:
@@ -509,11 +501,9 @@ def progress_bar(label: str, done: int, total: int, *, width: int = 30) -> str:
 
 def privacy_main(argv: list[str]) -> int:
     """`hibachi keys rotate` and `hibachi customer export|erase`."""
-    import json
 
     from db.envelope import keys_to_rewrap, rotate_master
     from domain.commands import EraseCustomer, ExportCustomerData
-    from domain.errors import DomainError
 
     parser = argparse.ArgumentParser(prog=f"hibachi {argv[0]}")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -531,11 +521,8 @@ def privacy_main(argv: list[str]) -> int:
         export.add_argument("--out", metavar="FILE", help="write the bundle here (default: standard output)")
         erase.add_argument("--yes", action="store_true", help="yes, erase: this cannot be undone")
     args = parser.parse_args(argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
-    try:
-        ensure_local_keys(data_dir)
-        settings = load_settings()
+
+    def work(settings: Settings) -> None:
         container = prepare(settings)
         try:
             if args.action == "rotate":
@@ -570,13 +557,8 @@ def privacy_main(argv: list[str]) -> int:
                     print(f"customer {erased['customer_id']} was already erased at {erased['already_erased_at']}")
         finally:
             container.engine.dispose()
-    except (SettingsError, BusinessFileError, UsageError) as error:
-        print(f"hibachi: {error}", file=sys.stderr)
-        return 2
-    except DomainError as error:
-        print(f"hibachi: {error.field + ': ' if error.field else ''}{error.message}", file=sys.stderr)
-        return 2
-    return 0
+
+    return with_settings(work)
 
 
 def audit_main(argv: list[str]) -> int:

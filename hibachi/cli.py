@@ -573,29 +573,25 @@ def audit_main(argv: list[str]) -> int:
     check = actions.add_parser("verify", help="walk the hash chain; name the first entry changed, deleted or inserted")
     check.add_argument("--batch", type=int, default=VERIFY_BATCH, help="entries read per query (default %(default)s)")
     args = parser.parse_args(argv[1:])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
-    try:
-        ensure_local_keys(data_dir)
-        settings = load_settings()
+
+    def work(settings: Settings) -> int:
         engine = make_db_engine(database_url(settings), pool_size=1)
-    except SettingsError as error:
-        print(f"hibachi: {error}", file=sys.stderr)
-        return 2
-    try:
-        report = verify(engine, batch=max(1, args.batch))
-    except ProgrammingError:
-        print("hibachi audit: no audit log in this database (run `hibachi migrate`)", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    if report.problem is not None:
-        print(f"audit chain broken: {report.problem} ({report.entries} entries before it verified)")
-        return 1
-    print(f"audit chain ok: {report.entries} entries")
-    # The chain cannot show a cut tail or a wholesale rewrite: keep the head somewhere else too.
-    print(f"head: position {report.entries} hash {report.head.hex()}")
-    return 0
+        try:
+            report = verify(engine, batch=max(1, args.batch))
+        except ProgrammingError:
+            print("hibachi audit: no audit log in this database (run `hibachi migrate`)", file=sys.stderr)
+            return 2
+        finally:
+            engine.dispose()
+        if report.problem is not None:
+            print(f"audit chain broken: {report.problem} ({report.entries} entries before it verified)")
+            return 1
+        print(f"audit chain ok: {report.entries} entries")
+        # The chain cannot show a cut tail or a wholesale rewrite: keep the head somewhere else too.
+        print(f"head: position {report.entries} hash {report.head.hex()}")
+        return 0
+
+    return with_settings(work)
 
 
 MACHINE_COMMANDS = ("token", "service")

@@ -52,6 +52,7 @@ from db.engine import libpq_url, make_engine
 from db.migrate import upgrade
 from db.pii import decode_key
 from domain.access import permissions_of
+from domain.audit import canonical_parts
 from domain.clock import SystemClock
 from hibachi.business_file import load_business
 from hibachi.settings import fresh_keys
@@ -363,6 +364,11 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
                 os.urandom(32),
             ),
         )
+        conn.execute(  # the customer's data key (db/envelope.py), wrapped by the master key
+            "INSERT INTO core.data_keys (owner_id, owner_kind, wrapped, master_key_id) VALUES (%s, 'customer', %s, %s)"
+            " ON CONFLICT (owner_id) DO NOTHING RETURNING owner_id",
+            (customer_id, fake_ciphertext("k" * 32), DIRECT_KEY_ID),
+        )
         chef_id = chef_ids[n % len(chef_ids)]
         day = DIRECT_FIRST_DAY + dt.timedelta(days=n // per_day)
         slot = slots[(n // len(chef_ids)) % len(slots)]
@@ -462,6 +468,14 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
             "UPDATE events.idempotency_keys SET response_status = 201, response_body = %s"
             " WHERE command = 'create-booking' AND key = %s",
             (Jsonb(payload), key),
+        )
+        # The command's audit entry (db/audit.py): its row, chained by the trigger at commit.
+        detail = {"reference": reference, "fields": ["booking", "source"]}
+        prefix, suffix = canonical_parts(now, "service:bench", "CreateBooking", reference, detail)
+        conn.execute(
+            "INSERT INTO audit.pending (at, actor, action, subject, detail, canonical_prefix, canonical_suffix)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (now, "service:bench", "CreateBooking", reference, Jsonb(detail), prefix, suffix),
         )
         conn.commit()
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, text
 
 from db.pii import DATA_KEY_PREFIX, FieldCipher, KeyDestroyed, data_key_id
+from db.sql import execute
 
 CACHE_SECONDS = 60.0
 TABLE = "core.data_keys"
@@ -92,26 +93,26 @@ class DataKeyStore:
             cached = self._cache.get(key_id)
         if cached is not None and cached.until > self.clock():
             return key_id  # known and alive a moment ago: no query on the hot path (a message stored)
-        found = conn.execute(
-            text(f"SELECT wrapped IS NULL AS destroyed FROM {TABLE} WHERE owner_id = :owner"), {"owner": owner_id}
-        ).one_or_none()
+        found = execute(
+            conn, "SELECT wrapped IS NULL AS destroyed FROM core.data_keys WHERE owner_id = %s", (owner_id,)
+        ).fetchone()
         if found is not None:
             if found.destroyed:
                 raise KeyDestroyed(f"data key {key_id} was destroyed: its owner was erased")
             return key_id
+        return self.create(conn, owner_id, owner_kind)
+
+    def create(self, conn: Connection, owner_id: str, owner_kind: str) -> str:
+        """A data key for a new owner (this transaction's new row: no need to look first)."""
+        key_id = data_key_id(owner_id)
         key = os.urandom(32)
-        inserted = conn.execute(
-            text(
-                f"INSERT INTO {TABLE} (owner_id, owner_kind, wrapped, master_key_id) VALUES"
-                " (:owner, :kind, :wrapped, :master) ON CONFLICT (owner_id) DO NOTHING RETURNING owner_id"
-            ),
-            {
-                "owner": owner_id,
-                "kind": owner_kind,
-                "wrapped": self.master.seal(key, _wrap_aad(owner_id)),
-                "master": self.master.active_key_id,
-            },
-        ).first()
+        # Plain SQL (db.sql): this runs for every new customer and thread.
+        inserted = execute(
+            conn,
+            "INSERT INTO core.data_keys (owner_id, owner_kind, wrapped, master_key_id) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (owner_id) DO NOTHING RETURNING owner_id",
+            (owner_id, owner_kind, self.master.seal(key, _wrap_aad(owner_id)), self.master.active_key_id),
+        ).fetchone()
         if inserted is None:  # another transaction made it first: use theirs
             return self.ensure(conn, owner_id, owner_kind)
         # Cached before commit: this transaction seals with it; if it rolls back, nothing sealed
@@ -185,8 +186,13 @@ def rotate_master(
         progress(RotationProgress(done, max(total, done)))
 
 
-def owner_key(cipher: FieldCipher, conn: Connection, owner_id: str, owner_kind: str) -> str | None:
-    """The data key to seal an owner's data with (created on first use, in this transaction); None
-    when the cipher has no data key store (then the master key seals it)."""
+def owner_key(
+    cipher: FieldCipher, conn: Connection, owner_id: str, owner_kind: str, *, new: bool = False
+) -> str | None:
+    """The data key to seal an owner's data with (created on first use, in this transaction; `new`:
+    the owner's row is this transaction's, so its key is made without looking); None when the
+    cipher has no data key store (then the master key seals it)."""
     store = cipher.data_keys
-    return store.ensure(conn, owner_id, owner_kind) if isinstance(store, DataKeyStore) else None
+    if not isinstance(store, DataKeyStore):
+        return None
+    return store.create(conn, owner_id, owner_kind) if new else store.ensure(conn, owner_id, owner_kind)

@@ -125,6 +125,7 @@ class CustomerRepository:
         """Insert a new customer (at `version`, the one after the events the caller publishes for it);
         None when a customer with this email or phone exists (or is being created concurrently)."""
         row_id = str(uuid.uuid4())
+        owner_key(self.cipher, self.conn, row_id, "customer", new=True)  # _enc below seals with it
         names = name_indexes(self.blind, first_name, last_name)
         created = execute(
             self.conn,

@@ -105,6 +105,7 @@ class ThreadRepository:
         ).fetchone()
         if row is not None:
             # Sealed once the thread exists: its data key is made only for a thread that was.
+            owner_key(self.cipher, self.conn, thread_id, "thread", new=True)
             execute(
                 self.conn,
                 "UPDATE core.message_threads SET contact_enc = %s WHERE id = %s",

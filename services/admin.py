@@ -12,7 +12,7 @@ emails are exact too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     from hibachi.bootstrap import Container
 
 PREVIEW_CHARS = 120
+# Why the SMS sender (services/sms.py) did not send a text, as staff read it.
+TEXT_REFUSALS = {
+    "opted_out": "the number opted out (STOP)",
+    "no_consent": "no consent to texts other than replies",
+    "quiet_hours": "quiet hours (8:00-21:00 their time): held",
+    "no_phone": "no phone number",
+}
 STATUSES = ("open", "pending", "snoozed", "resolved")
 CHANNELS = ("web", "sms")
 REFERENCE = re.compile(r"^\s*MH-?([23456789A-Z]{5})\s*$", re.IGNORECASE)
@@ -94,6 +101,7 @@ class ThreadView:
     slots: dict[str, Any]  # what the agent holds so far (its checkpoint)
     suggested_reply: str | None  # in human mode: what the agent would say next
     customer: dict[str, Any] | None  # {"id", "name"}
+    texts_not_sent: list[dict[str, Any]] = field(default_factory=list)  # the SMS sender's refusals and holds
 
 
 # ---------------------------------------------------------------- inbox
@@ -306,6 +314,12 @@ def thread_view(container: Container, thread_id: str, *, graph: CompiledGraph | 
         transcript = uow.threads.transcript(tid)
         notes = uow.threads.notes([tid])
         staff = _staff_names(uow, {m.staff_id for m in transcript if m.staff_id} | {n.author_id for n in notes})
+        refusals = execute(
+            uow.conn,
+            "SELECT reason, held_until, recorded_at FROM integra.sms_refusals WHERE thread_id = %s"
+            " ORDER BY recorded_at DESC LIMIT 20",
+            (tid,),
+        ).fetchall()
     values = _agent_state(container, tid, graph)
     slots = dict(values.get("slots") or {})
     suggestion = suggested_reply(container, values, row.channel) if row.mode == "human" else None
@@ -316,6 +330,10 @@ def thread_view(container: Container, thread_id: str, *, graph: CompiledGraph | 
         slots=slots,
         suggested_reply=suggestion,
         customer={"id": row.customer_id, "name": row.customer_name} if row.customer_id else None,
+        texts_not_sent=[
+            {"why": TEXT_REFUSALS.get(r.reason, r.reason), "held_until": r.held_until, "at": r.recorded_at}
+            for r in refusals
+        ],
     )
 
 

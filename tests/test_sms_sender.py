@@ -8,16 +8,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from api.app import create_app
+from api.security import SESSION_COOKIE
 from domain.clock import FixedClock
 from domain.commands import RecordReply, UpdateConsent
 from domain.texting import decide, next_allowed
 from hibachi.bootstrap import Container
 from services import handlers
+from services.admin import thread_view
 from services.conversations import receive_sms
 from services.sms import SEND_SMS, candidate_zones, enqueue_notice
 from tests.factories import create_booking_cmd
+from tests.test_admin_pages import login
 
 LA = ZoneInfo("America/Los_Angeles")
 PHONE = "+19165550142"  # Sacramento: Pacific time
@@ -88,6 +93,14 @@ def test_an_opted_out_number_gets_only_the_confirmation(container: Container, ag
     assert confirmation["status"] == "done"
     assert (later["status"], later["last_error"]) == ("dead", "permanent: refused: opted_out")
     assert refusals(container) == ["opted_out"]
+    # Staff see it on the thread.
+    view = thread_view(container, stop.thread_id, graph=agent)
+    assert [t["why"] for t in view.texts_not_sent] == ["the number opted out (STOP)"]
+    member = login(container)
+    with TestClient(create_app(container), base_url="https://testserver") as client:
+        client.cookies.set(SESSION_COOKIE, member.cookie)
+        page = client.get(f"/admin/threads/{stop.thread_id}")
+    assert page.status_code == 200 and "Texts not sent" in page.text and "opted out (STOP)" in page.text
 
 
 def test_consent_withdrawn_after_enqueue_is_caught_at_send_time(container: Container, agent: Any) -> None:

@@ -1,7 +1,8 @@
 """Card numbers typed into a chat: found and removed before anything stores, logs or shows them.
 
-A card number is 13 to 19 digits, typed whole or in groups separated by a space or a dash
-("4111 1111 1111 1111", "4111-1111-1111-1111"), whose Luhn checksum holds. Phone numbers (10 or 11
+A card number is 13 to 19 digits, typed whole or in groups separated by spaces, dashes, dots or
+line breaks ("4111 1111 1111 1111", "4111-1111-1111-1111", "4111.1111.1111.1111"), whose Luhn
+checksum holds. Phone numbers (10 or 11
 digits), ZIPs, dates, booking references and guest counts never qualify, so they are left alone.
 A run of groups longer than a card ("4111 1111 1111 1111 12 27": the expiry typed after it) is
 searched for a Luhn-valid stretch of whole groups, so the card inside is still found.
@@ -14,8 +15,11 @@ import re
 CARD_MARKER = "[card number removed]"
 MIN_DIGITS, MAX_DIGITS = 13, 19
 
-# Digit groups joined by single spaces or dashes, never starting or ending inside a digit run.
-_DIGIT_RUN = re.compile(r"(?<!\d)\d+(?:[ -]\d+)*(?!\d)")
+# Digit groups joined by what people type between them (spaces of any kind, a line break, a dash,
+# a dot, or a few of those: "4111  1111", "4111 - 1111", "4111.1111"), never starting or ending
+# inside a digit run.
+_SEPARATOR = r"[\s\u00a0\u2007\u202f.\-\u2010-\u2015]{1,3}"
+_DIGIT_RUN = re.compile(rf"(?<!\d)\d+(?:{_SEPARATOR}\d+)*(?!\d)")
 _GROUP = re.compile(r"\d+")
 
 

@@ -50,10 +50,10 @@ class ConsentLedger:
         page: str | None = None,
     ) -> None:
         row_id = str(uuid.uuid4())
-        key = owner_key(self.cipher, self.conn, customer_id, "customer")  # their words: their data key
-        text_enc = (
-            self.cipher.encrypt(text, table=TABLE, column="text_enc", row_id=row_id, data_key=key) if text else None
-        )
+        text_enc = None
+        if text:  # their words, under their data key
+            key = owner_key(self.cipher, self.conn, customer_id, "customer")
+            text_enc = self.cipher.encrypt(text, table=TABLE, column="text_enc", row_id=row_id, data_key=key)
         execute(
             self.conn,
             "INSERT INTO core.consents (id, customer_id, channel, granted, source, source_message_id, recorded_at,"

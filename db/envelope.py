@@ -29,6 +29,12 @@ from sqlalchemy import Connection, Engine, text
 
 from db.pii import DATA_KEY_PREFIX, FieldCipher, KeyDestroyed, data_key_id
 from db.sql import execute
+from domain.errors import DomainError
+
+
+class OwnerErased(DomainError):
+    """Something would be stored for a customer or thread that was erased."""
+
 
 CACHE_SECONDS = 60.0
 TABLE = "core.data_keys"
@@ -98,7 +104,11 @@ class DataKeyStore:
         ).fetchone()
         if found is not None:
             if found.destroyed:
-                raise KeyDestroyed(f"data key {key_id} was destroyed: its owner was erased")
+                # Writing for an erased customer or thread: refused like any rule of the business.
+                raise OwnerErased(
+                    "was erased on request: nothing more can be stored for them",
+                    field="customer" if owner_kind == "customer" else "thread_id",
+                )
             return key_id
         return self.create(conn, owner_id, owner_kind)
 

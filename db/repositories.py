@@ -88,6 +88,11 @@ class CustomerRepository:
         found = row.fetchone()
         return self._record(found) if found else None
 
+    def erased(self, customer_id: str) -> bool:
+        """Whether the customer was erased on request (services/privacy.py)."""
+        row = execute(self.conn, "SELECT erased_at FROM core.customers WHERE id = %s", (customer_id,)).fetchone()
+        return row is not None and row.erased_at is not None
+
     def many(self, customer_ids: list[str]) -> dict[str, CustomerRecord]:
         """The customers of these ids (one query), by id; unknown ids are absent."""
         if not customer_ids:

@@ -10,6 +10,7 @@ from datetime import date, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from db.envelope import OwnerErased
 from db.repositories import CustomerRecord
 from db.sql import execute
 from db.threads import ThreadRecord
@@ -320,6 +321,8 @@ def update_consent(cmd: UpdateConsent, uow: UnitOfWork, ctx: ServiceContext) -> 
         record = uow.customers.get(cmd.customer_id)
         if record is None:
             raise NotFound("no such customer", field="customer_id")
+        if uow.customers.erased(record.id):
+            raise OwnerErased("was erased on request: there is no one to ask for consent", field="customer_id")
     else:
         email = normalize_email(cmd.email) if cmd.email else None
         phone = normalize_phone(cmd.phone) if cmd.phone else None

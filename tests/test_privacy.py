@@ -17,7 +17,15 @@ from sqlalchemy import text
 from api.app import create_app
 from db.envelope import DataKeyStore, keys_to_rewrap, rotate_master
 from db.pii import FieldCipher, KeyDestroyed, data_key_id, new_key
-from domain.commands import CancelBooking, EraseCustomer, ExportCustomerData
+from domain.commands import (
+    AddThreadNote,
+    CancelBooking,
+    EraseCustomer,
+    ExportCustomerData,
+    HandOffThread,
+    SendStaffReply,
+    UpdateConsent,
+)
 from domain.errors import DomainError
 from graph.checkpoint import CompiledGraph
 from hibachi.bootstrap import Container
@@ -250,6 +258,20 @@ def test_erasure_leaves_no_plaintext_anywhere(container: Container, agent: Compi
     assert stale is not None
     again = container.bus.handle(EraseCustomer(customer=cid, by="test")).body
     assert again["erased"] is False
+    # Nothing more can be stored for them: refused as a rule, never a crash.
+    staff_id = str(uuid.uuid4())
+    with container.uow() as uow:
+        uow.staff.add(user_id=staff_id, email="s@example.com", role="staff", password_hash=None, name="S")
+        uow.commit()
+    container.bus.handle(HandOffThread(thread_id, "staff replied", by=staff_id))  # ids only: allowed
+    for late in (
+        AddThreadNote(thread_id, "called them back", by=staff_id),
+        SendStaffReply(thread_id, "are you still there?", as_ai=False, by=staff_id),
+        UpdateConsent(channel="email", granted=True, source="staff", customer_id=cid),
+    ):
+        with pytest.raises(DomainError) as refused:
+            container.bus.handle(late)
+        assert "erased" in refused.value.message, late
 
 
 def test_the_cli_rotates_with_a_progress_bar_and_exports_and_erases(tmp_path: Path, scratch_url: str) -> None:

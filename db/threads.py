@@ -76,6 +76,11 @@ def _thread(row: Any) -> ThreadRecord:
     )
 
 
+def thread_lock_key(thread_id: str) -> str:
+    """The advisory lock key a thread's turns run under (services.conversations.thread_lock)."""
+    return f"thread:{thread_id}"
+
+
 class ThreadRepository:
     def __init__(self, conn: Connection, cipher: FieldCipher, blind: BlindIndex) -> None:
         self.conn = conn

@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from db.engine import libpq_url
 from db.pii import FieldCipher
+from db.threads import thread_lock_key
 from domain.cards import CARD_MARKER, redact_card_numbers
 from domain.commands import HandBackThread, HandOffThread, ReceiveMessage, RecordReply, UpdateConsent
 from domain.contact import normalize_phone
@@ -102,7 +103,7 @@ def _unlock_all(conn: Connection[Any]) -> None:
 @contextmanager
 def thread_lock(container: Container, thread_id: str) -> Iterator[None]:
     """Hold the thread's advisory lock (session level, on a dedicated connection) for the block."""
-    key = f"thread:{thread_id}"
+    key = thread_lock_key(thread_id)
     with container.agent().lock_pool().connection() as conn:
         conn.execute(LOCK_THREAD, (key,))
         try:

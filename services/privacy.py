@@ -37,6 +37,7 @@ from db.envelope import DataKeyStore
 from db.pii import ERASED
 from db.repositories import CustomerRecord
 from db.sql import execute
+from db.threads import thread_lock_key
 from db.uow import UnitOfWork
 from domain.booking import ACTIVE_STATUSES
 from domain.contact import normalize_email, normalize_phone
@@ -251,6 +252,10 @@ def erase(uow: UnitOfWork, customer: CustomerRecord, *, at: datetime, today: dat
         str(r.id) for r in execute(uow.conn, "SELECT id FROM core.bookings WHERE customer_id = %s", (customer.id,))
     ]
     counts: dict[str, Any] = {"customer_id": customer.id, "erased": True, "threads": len(thread_ids)}
+    for thread_id in sorted(thread_ids):
+        # The agent's per-thread lock (services.conversations.thread_lock): a turn running now
+        # finishes first, so it cannot write a checkpoint after they are deleted.
+        execute(uow.conn, "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (thread_lock_key(thread_id),))
     for table in CHECKPOINT_TABLES:
         uow.conn.execute(text(f"DELETE FROM {table} WHERE thread_id = ANY(:ids)"), {"ids": thread_ids})
     counts["messages"] = _tombstone_all(uow, "core.messages", "body_enc", "thread_id = ANY(%s::uuid[])", (thread_ids,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,9 +30,28 @@ from hibachi.bootstrap import Container
 DEFAULT_WORKER_THREADS = 4
 
 
+class AccessLogWithoutQueries(logging.Filter):
+    """The access log's request line without its query string: staff search the inbox by name,
+    phone or email, and the widget polls with its session id; none of that belongs in a log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def quiet_access_log() -> None:
+    """Install AccessLogWithoutQueries on uvicorn's access logger, once per process."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogWithoutQueries) for f in access.filters):
+        access.addFilter(AccessLogWithoutQueries())
+
+
 def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THREADS) -> FastAPI:
     """`worker_threads` bounds the threads running sync endpoints in this process: more threads than
     cores only queue on the GIL and stretch every request's latency."""
+    quiet_access_log()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -324,3 +324,12 @@ def test_the_cli_rotates_with_a_progress_bar_and_exports_and_erases(tmp_path: Pa
     assert erased.returncode == 0 and "1 data key(s) destroyed" in erased.stdout, erased.stderr
     gone = run_cli("customer", "export", "dana.lee@example.com", env=rotated_env, tmp_path=tmp_path)
     assert gone.returncode == 2 and "customer: no customer" in gone.stderr
+
+
+def test_the_access_log_never_holds_a_query_string(container: Container, caplog: pytest.LogCaptureFixture) -> None:
+    create_app(container)
+    access = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        # uvicorn's own format and arguments for a request line
+        access.info('%s - "%s %s HTTP/%s" %d', "203.0.113.9:5123", "GET", "/admin?search=Quenby+Zaltorian", "1.1", 200)
+    assert "/admin" in caplog.text and "Quenby" not in caplog.text and "search" not in caplog.text

@@ -50,14 +50,16 @@ class ConsentLedger:
         page: str | None = None,
     ) -> None:
         row_id = str(uuid.uuid4())
-        text_enc = None
-        if text:  # their words, under their data key
+        sealed: dict[str, bytes | None] = {"text_enc": None, "ip_enc": None, "page_enc": None}
+        if text or ip or page:  # their words and where they were: under their data key
             key = owner_key(self.cipher, self.conn, customer_id, "customer")
-            text_enc = self.cipher.encrypt(text, table=TABLE, column="text_enc", row_id=row_id, data_key=key)
+            for column, value in (("text_enc", text), ("ip_enc", ip), ("page_enc", page)):
+                if value:
+                    sealed[column] = self.cipher.encrypt(value, table=TABLE, column=column, row_id=row_id, data_key=key)
         execute(
             self.conn,
             "INSERT INTO core.consents (id, customer_id, channel, granted, source, source_message_id, recorded_at,"
-            " phone_bidx, text_enc, ip, page) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " phone_bidx, text_enc, ip_enc, page_enc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 row_id,
                 customer_id,
@@ -67,9 +69,9 @@ class ConsentLedger:
                 source_message_id,
                 at,
                 self.blind.of("phone", phone) if phone and channel == "sms" else None,
-                text_enc,
-                ip,
-                page,
+                sealed["text_enc"],
+                sealed["ip_enc"],
+                sealed["page_enc"],
             ),
         )
 
@@ -96,13 +98,17 @@ class ConsentLedger:
         return None if row is None else bool(row.granted)
 
     def history(self, customer_id: str) -> list[ConsentEntry]:
-        """The customer's entries, oldest first, the text decrypted."""
+        """The customer's entries, oldest first, decrypted (`[erased]` once they were)."""
         rows = execute(
             self.conn,
-            "SELECT id, customer_id, channel, granted, source, source_message_id, text_enc, ip, page, recorded_at"
-            " FROM core.consents WHERE customer_id = %s ORDER BY seq",
+            "SELECT id, customer_id, channel, granted, source, source_message_id, text_enc, ip_enc, page_enc,"
+            " recorded_at FROM core.consents WHERE customer_id = %s ORDER BY seq",
             (customer_id,),
         ).fetchall()
+
+        def opened(blob: bytes | None, column: str, row_id: str) -> str | None:
+            return self.cipher.readable(blob, table=TABLE, column=column, row_id=row_id) if blob else None
+
         return [
             ConsentEntry(
                 customer_id=str(row.customer_id),
@@ -110,11 +116,9 @@ class ConsentLedger:
                 granted=row.granted,
                 source=row.source,
                 source_message_id=row.source_message_id,
-                text=self.cipher.readable(row.text_enc, table=TABLE, column="text_enc", row_id=str(row.id))
-                if row.text_enc
-                else None,
-                ip=row.ip,
-                page=row.page,
+                text=opened(row.text_enc, "text_enc", str(row.id)),
+                ip=opened(row.ip_enc, "ip_enc", str(row.id)),
+                page=opened(row.page_enc, "page_enc", str(row.id)),
                 recorded_at=row.recorded_at,
             )
             for row in rows

@@ -144,8 +144,8 @@ consents = Table(
     # The phone's blind index (sms rows): a STOP is found by number, the number is never stored here.
     Column("phone_bidx", LargeBinary),
     Column("text_enc", LargeBinary),  # what the customer said (AAD: core.consents.text_enc/<id>)
-    Column("ip", String(45)),  # web: the client address the consent came from
-    Column("page", Text),  # web: the page the widget was on
+    Column("ip_enc", LargeBinary),  # web: the client address the consent came from (their data key)
+    Column("page_enc", LargeBinary),  # web: the page the widget was on (their data key)
     schema="core",
 )
 Index("ix_consents_phone_bidx", consents.c.phone_bidx, consents.c.channel, consents.c.seq)

@@ -278,7 +278,7 @@ def erase(uow: UnitOfWork, customer: CustomerRecord, *, at: datetime, today: dat
     # The ledger keeps what was agreed when (and an opt-out's phone index, so it stays honoured).
     execute(
         uow.conn,
-        "UPDATE core.consents SET text_enc = NULL, ip = NULL, page = NULL WHERE customer_id = %s",
+        "UPDATE core.consents SET text_enc = NULL, ip_enc = NULL, page_enc = NULL WHERE customer_id = %s",
         (customer.id,),
     )
     master = uow.cipher.master()

@@ -31,8 +31,8 @@ def upgrade() -> None:
     )
     op.add_column("consents", sa.Column("phone_bidx", sa.LargeBinary(), nullable=True), schema="core")
     op.add_column("consents", sa.Column("text_enc", sa.LargeBinary(), nullable=True), schema="core")
-    op.add_column("consents", sa.Column("ip", sa.String(length=45), nullable=True), schema="core")
-    op.add_column("consents", sa.Column("page", sa.Text(), nullable=True), schema="core")
+    op.add_column("consents", sa.Column("ip_enc", sa.LargeBinary(), nullable=True), schema="core")
+    op.add_column("consents", sa.Column("page_enc", sa.LargeBinary(), nullable=True), schema="core")
     op.execute(
         "UPDATE core.consents c SET phone_bidx = u.phone_bidx FROM core.customers u"
         " WHERE u.id = c.customer_id AND c.channel = 'sms'"
@@ -66,5 +66,5 @@ def downgrade() -> None:
     op.drop_table("sms_refusals", schema="integra")
     op.drop_index("ix_consents_customer_id", table_name="consents", schema="core")
     op.drop_index("ix_consents_phone_bidx", table_name="consents", schema="core")
-    for column in ("page", "ip", "text_enc", "phone_bidx", "seq"):
+    for column in ("page_enc", "ip_enc", "text_enc", "phone_bidx", "seq"):
         op.drop_column("consents", column, schema="core")

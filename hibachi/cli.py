@@ -502,6 +502,7 @@ def progress_bar(label: str, done: int, total: int, *, width: int = 30) -> str:
 def privacy_main(argv: list[str]) -> int:
     """`hibachi keys rotate` and `hibachi customer export|erase`."""
 
+    from db.audit import append_entry
     from db.envelope import keys_to_rewrap, rotate_master
     from domain.commands import EraseCustomer, ExportCustomerData
 
@@ -536,6 +537,16 @@ def privacy_main(argv: list[str]) -> int:
                     progress=lambda p: print("\r" + progress_bar("re-wrapping", p.done, p.total), end="", flush=True),
                 )
                 print(f"\nre-wrapped {done} data key(s); none left under another master key")
+                with container.uow() as uow:  # key management is audited like everything else
+                    append_entry(
+                        uow.conn,
+                        at=container.clock.now(),
+                        actor="cli",
+                        action="keys.rotate",
+                        subject=master.active_key_id,
+                        detail={"rewrapped": done},
+                    )
+                    uow.commit()
             elif args.action == "export":
                 bundle = container.bus.handle(ExportCustomerData(args.customer, by="cli"), actor="cli").body
                 encoded = json.dumps(bundle, indent=1, ensure_ascii=False, default=str)

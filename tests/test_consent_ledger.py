@@ -57,7 +57,7 @@ def test_web_consent_is_recorded_with_the_words_ip_and_page(container: Container
     with container.engine.connect() as conn:  # where they were is theirs too: sealed, not in clear
         dump = conn.execute(text("SELECT string_agg(c::text, ' ') FROM core.consents c")).scalar()
     assert "hibachi.example" not in dump and "testclient" not in dump
-    assert "hibachi.example".encode().hex() not in dump
+    assert b"hibachi.example".hex() not in dump
 
 
 def test_the_page_falls_back_to_the_referer(container: Container) -> None:

@@ -277,6 +277,9 @@ def test_erasure_leaves_no_plaintext_anywhere(container: Container, agent: Compi
 def test_the_cli_rotates_with_a_progress_bar_and_exports_and_erases(tmp_path: Path, scratch_url: str) -> None:
     from datetime import UTC, datetime
 
+    from sqlalchemy import create_engine
+
+    from db.engine import sqlalchemy_url
     from db.envelope import DataKeyStore
     from db.pii import BlindIndex, decode_key, parse_keyring
     from domain.clock import FixedClock
@@ -309,6 +312,15 @@ def test_the_cli_rotates_with_a_progress_bar_and_exports_and_erases(tmp_path: Pa
     )
     again = run_cli("keys", "rotate", env=rotated_env, tmp_path=tmp_path)
     assert "0 data key(s) to re-wrap" in again.stdout and "re-wrapped 0" in again.stdout
+    engine = create_engine(sqlalchemy_url(scratch_url))
+    try:
+        with engine.connect() as conn:
+            rotations = conn.execute(
+                text("SELECT subject, detail FROM audit.entries WHERE action = 'keys.rotate' ORDER BY position")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [(r.subject, r.detail) for r in rotations] == [("k2", {"rewrapped": 1}), ("k2", {"rewrapped": 0})]
 
     out = tmp_path / "bundle.json"
     exported = run_cli(

@@ -55,7 +55,7 @@ def test_web_consent_is_recorded_with_the_words_ip_and_page(container: Container
     assert entry.ip == "testclient" and entry.page == page
     assert sms_state(container, "+19165550123") is True  # found by the booking's phone
     with container.engine.connect() as conn:  # where they were is theirs too: sealed, not in clear
-        dump = conn.execute(text("SELECT string_agg(c::text, ' ') FROM core.consents c")).scalar()
+        dump = conn.execute(text("SELECT string_agg(c::text, ' ') FROM core.consents c")).scalar() or ""
     assert "hibachi.example" not in dump and "testclient" not in dump
     assert b"hibachi.example".hex() not in dump
 

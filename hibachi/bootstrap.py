@@ -18,11 +18,13 @@ from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
+from integrations.email import SmtpConfig, SmtpMailer
 from integrations.logging_targets import log_only
 from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
 from services.context import ServiceContext
+from services.email import BookingEmails
 from services.outbox_dispatcher import OutboxDispatcher, Target
 from services.queries import Queries
 from services.sms import SmsSender
@@ -42,6 +44,8 @@ LOGGING_TARGETS: dict[str, Target] = {
         handlers.SEND_SMS,
         handlers.NOTIFY_STAFF_HANDOFF,
         handlers.NOTIFY_PAYMENT_LINK,
+        handlers.NOTIFY_RECEIPT,
+        handlers.NOTIFY_REMINDER,
     )
 }
 
@@ -107,6 +111,7 @@ def bootstrap(
     phraser: Phraser | None = None,
     token_key: bytes | None = None,
     stripe: StripeConfig | None = None,
+    email: SmtpConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -125,6 +130,16 @@ def bootstrap(
         # Stripe makes the deposit links and refunds; the other messages keep what was chosen.
         chosen |= StripePayments(stripe, uow_factory, clock).targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT)
         queries.deposit_link_wait_seconds = 8.0
+    if email is not None:  # booking emails over SMTP; otherwise they keep what was chosen (logged)
+        mailer = BookingEmails(
+            uow_factory,
+            business,
+            SmtpMailer(email),
+            clock,
+            sender=email.sender,
+            deposit_link=lambda reference: queries.deposit_link(reference, wait=False),
+        )
+        chosen |= mailer.targets()
     # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
     sms_sender = SmsSender(uow_factory, clock, business.timezone)
     for name in SMS_TARGETS:

@@ -20,6 +20,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from agent.engines import make_engine, make_phraser
@@ -29,6 +30,7 @@ from domain.access import Permission, parse_scopes
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, Settings, SettingsError, fresh_keys, load_settings
+from integrations.email import SmtpConfig
 from integrations.stripe import StripeConfig
 from services.business_sync import sync_business
 from services.maintenance import run_housekeeping
@@ -82,7 +84,7 @@ def stripe_config(settings: Settings) -> StripeConfig | None:
     )
 
 
-def prepare(settings: Settings, *, stripe: StripeConfig | None = None) -> Container:
+def prepare(settings: Settings, *, stripe: StripeConfig | None = None, email: SmtpConfig | None = None) -> Container:
     """Migrate, load the business file and wire the app."""
     business = load_business(settings.business_file)
     url = database_url(settings)
@@ -97,6 +99,7 @@ def prepare(settings: Settings, *, stripe: StripeConfig | None = None) -> Contai
         understander=make_engine(settings),
         phraser=make_phraser(settings),
         stripe=stripe or stripe_config(settings),
+        email=email or settings.smtp(),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)
@@ -146,7 +149,17 @@ def cmd_run(settings: Settings) -> None:
             f"            curl -X POST {fake_plaid.base_url}/fake/credit"
             ' -d \'{"amount_cents": 10000, "payer": "Dana Lee", "memo": "MH-XXXXX deposit"}\'\n'
         )
-    container = prepare(settings, stripe=stripe)
+    email = settings.smtp()
+    if email is None:  # no SMTP server: a local catcher keeps the demo's emails as files to read
+        from integrations.email import MailCatcher
+
+        catcher = MailCatcher(settings.data_dir / "mail", host=settings.host)
+        email = replace(catcher.start(), sender=settings.email_from)
+        os.environ.update(SMTP_HOST=email.host, SMTP_PORT=str(email.port), SMTP_SECURITY="none")  # workers
+        fake_note += (
+            f"  Email     local mail catcher at {email.host}:{email.port}; messages in {catcher.handler.folder}\n"
+        )
+    container = prepare(settings, stripe=stripe, email=email)
     if fake_plaid is not None:
         from services.bank_sync import store_item
 

@@ -22,11 +22,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from integrations.email import SmtpConfig
 
 from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, new_key, parse_keyring
 from hibachi.business_file import DEFAULT_BUSINESS_FILE
@@ -156,6 +159,13 @@ class Settings(BaseSettings):
     plaid_env: Literal["sandbox", "production"] = "sandbox"
     plaid_base_url: str | None = Field(default=None, description="overrides PLAID_ENV's host (the fake Plaid)")
     plaid_webhook_url: str | None = Field(default=None, description="where Plaid sends webhooks (link-sandbox)")
+    # Booking emails over SMTP. No SMTP_HOST: `make run` starts a local mail catcher (.data/mail/).
+    smtp_host: str | None = Field(default=None, description="the SMTP server; unset means the local mail catcher")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str = Field(default="bookings@localhost", pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)
 
     @field_validator("database_url")
     @classmethod
@@ -269,6 +279,23 @@ class Settings(BaseSettings):
         if client_id and secret:
             return client_id, secret, HOSTS[self.plaid_env]
         return "fake-client", "fake-secret", f"http://127.0.0.1:{DEFAULT_PORT}"
+
+    def smtp(self) -> SmtpConfig | None:
+        """The SMTP server booking emails go through; None when SMTP_HOST is unset."""
+        from integrations.email import SmtpConfig
+
+        if not self.smtp_host:
+            return None
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            raise SettingsError("setting SMTP_PASSWORD: SMTP_USERNAME and SMTP_PASSWORD are set together")
+        return SmtpConfig(
+            host=self.smtp_host,
+            port=self.smtp_port,
+            sender=self.email_from,
+            security=self.smtp_security,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+        )
 
     def oidc(self) -> tuple[OidcProviderSettings, ...]:
         """The configured single sign-on providers (none when OIDC_PROVIDERS is unset)."""

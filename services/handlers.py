@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -90,6 +90,8 @@ NOTIFY_CONFIRMED = "notify.booking_confirmation"
 NOTIFY_RESCHEDULED = "notify.booking_rescheduled"
 NOTIFY_CANCELLED = "notify.booking_cancelled"
 NOTIFY_PAYMENT_LINK = "notify.payment_link"  # text the customer the booking's (new) deposit link
+NOTIFY_RECEIPT = "notify.payment_receipt"  # email the customer a receipt for money received
+NOTIFY_REMINDER = "notify.booking_reminder"  # email a reminder before the party (scheduled by journeys)
 
 
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
@@ -300,7 +302,7 @@ def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
-    messages = [(NOTIFY_CANCELLED, message)]
+    messages = [(NOTIFY_CANCELLED, message | {"refund_cents": event.refund_cents})]
     if event.refund_cents:
         messages.append((REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}))
     uow.outbox.add_many(messages, aggregate_id=booking.id)
@@ -609,14 +611,21 @@ def send_staff_reply(cmd: SendStaffReply, uow: UnitOfWork, ctx: ServiceContext) 
 # ---------------------------------------------------------------- payments (staff actions)
 
 
-def mark_deposit_paid(cmd: MarkDepositPaid, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
-    booking = _load(uow, cmd.reference)
+def _record_payment(uow: UnitOfWork, booking: Booking, *, amount_cents: int, by: str, at: datetime) -> None:
+    """Money in for the booking, however it came (staff, Stripe, a bank credit): the event, and the
+    receipt to the customer through the outbox."""
     expected = booking.version
-    booking.mark_deposit_paid(amount_cents=cmd.amount_cents, by=cmd.by)
+    booking.mark_deposit_paid(amount_cents=amount_cents, by=by)
     booking.version = expected + len(booking.pending_events)
-    at = ctx.clock.now()
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
+    receipt = {"booking_id": booking.id, "reference": booking.reference, "amount_cents": amount_cents}
+    uow.outbox.add_many([(NOTIFY_RECEIPT, receipt)], aggregate_id=booking.id)
+
+
+def mark_deposit_paid(cmd: MarkDepositPaid, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    booking = _load(uow, cmd.reference)
+    _record_payment(uow, booking, amount_cents=cmd.amount_cents, by=cmd.by, at=ctx.clock.now())
     view = booking_view(booking, chef_name=ctx.business.chef_name(booking.chef_id))
     view["deposit_paid_cents"] = booking.deposit_paid_cents
     return view
@@ -681,11 +690,7 @@ def record_deposit_payment(cmd: RecordDepositPayment, uow: UnitOfWork, ctx: Serv
         # never refused (the customer has paid; refusing would only make the provider retry).
         result["needs_staff"] = True
         return result
-    expected = booking.version
-    booking.mark_deposit_paid(amount_cents=cmd.amount_cents, by=cmd.provider)
-    booking.version = expected + len(booking.pending_events)
-    uow.bookings.save(booking, expected, at)
-    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    _record_payment(uow, booking, amount_cents=cmd.amount_cents, by=cmd.provider, at=at)
     result |= {"booking_updated": True, "status": booking.status, "deposit_paid_cents": booking.deposit_paid_cents}
     return result
 
@@ -784,12 +789,8 @@ def _record_credit(
         raise DomainError("is already matched to another booking", field="transaction_id")
     if row.match_status != "unmatched":
         raise DomainError(f"is {row.match_status}", field="transaction_id")
-    expected = booking.version
-    booking.mark_deposit_paid(amount_cents=row.amount_cents, by=by)
-    booking.version = expected + len(booking.pending_events)
     at = ctx.clock.now()
-    uow.bookings.save(booking, expected, at)
-    uow.publish(booking.id, expected, booking.pending_events, at=at)
+    _record_payment(uow, booking, amount_cents=row.amount_cents, by=by, at=at)
     execute(
         uow.conn,
         "INSERT INTO integra.payment_events (provider, provider_id, booking_id, kind, amount_cents, occurred_at)"

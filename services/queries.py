@@ -193,10 +193,11 @@ class Queries:
     # while the outbox is still asking Stripe for the Checkout Session.
     deposit_link_wait_seconds: float = 0.0
 
-    def deposit_link(self, reference: str) -> str | None:
+    def deposit_link(self, reference: str, *, wait: bool = True) -> str | None:
         """The booking's newest open, unexpired deposit link (a Stripe Checkout URL); None when
-        there is none (not made yet, paid, expired, or no payments adapter gives URLs)."""
-        deadline = monotonic() + self.deposit_link_wait_seconds
+        there is none (not made yet, paid, expired, or no payments adapter gives URLs). With `wait`,
+        a link still being made is waited for (up to deposit_link_wait_seconds)."""
+        deadline = monotonic() + (self.deposit_link_wait_seconds if wait else 0.0)
         now = self.context.clock.now()
         while True:
             with self.uow_factory() as uow:

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from agent.engines import make_engine, make_phraser
+from automation.journeys import InvalidJourneys, check_journeys, load_journeys
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
 from db.migrate import upgrade
 from domain.access import Permission, parse_scopes
@@ -87,6 +88,7 @@ def stripe_config(settings: Settings) -> StripeConfig | None:
 def prepare(settings: Settings, *, stripe: StripeConfig | None = None, email: SmtpConfig | None = None) -> Container:
     """Migrate, load the business file and wire the app."""
     business = load_business(settings.business_file)
+    load_journeys(settings.journeys_dir)  # a wrong journey file stops start-up, naming file and line
     url = database_url(settings)
     upgrade(url)
     container = bootstrap(
@@ -337,7 +339,7 @@ def with_settings(work: Callable[[Settings], int | None]) -> int:
     try:
         ensure_local_keys(Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data")))
         return work(load_settings()) or 0
-    except (SettingsError, BusinessFileError, UsageError) as error:
+    except (SettingsError, BusinessFileError, UsageError, InvalidJourneys) as error:
         print(f"hibachi: {error}", file=sys.stderr)
         return 2
     except DomainError as error:
@@ -496,7 +498,7 @@ def plaid_main(argv: list[str]) -> int:
                     print(f"item {item_id}: {outcome.pages} page(s), {len(outcome.new_credit_ids)} new credit(s)")
         finally:
             container.engine.dispose()
-    except (SettingsError, BusinessFileError) as error:
+    except (SettingsError, BusinessFileError, InvalidJourneys) as error:
         print(f"hibachi: {error}", file=sys.stderr)
         return 2
     except (PlaidError, UnknownItem, SyncFailed) as error:
@@ -585,6 +587,28 @@ def privacy_main(argv: list[str]) -> int:
     return with_settings(work)
 
 
+def journeys_main(argv: list[str]) -> int:
+    """`hibachi journeys check [--dir DIR]`: every journey file, each problem as file:line: problem."""
+    parser = argparse.ArgumentParser(prog="hibachi journeys", description="the follow-up journeys (YAML)")
+    actions = parser.add_subparsers(dest="action", required=True)
+    check = actions.add_parser("check", help="validate every journey file; name each file, line and problem")
+    check.add_argument("--dir", type=Path, help="the journeys folder (default JOURNEYS_DIR)")
+    args = parser.parse_args(argv[1:])
+
+    def work(settings: Settings) -> int:
+        folder = args.dir or settings.journeys_dir
+        result = check_journeys(folder)
+        for problem in result.problems:
+            print(problem)
+        if result.problems:
+            print(f"{len(result.problems)} problem(s) in the journeys under {folder}")
+            return 1
+        print(f"{len(result.journeys)} journey(s) ok: {', '.join(j.name for j in result.journeys)}")
+        return 0
+
+    return with_settings(work)
+
+
 def audit_main(argv: list[str]) -> int:
     """`hibachi audit verify`: walk the audit log's hash chain; 0 when whole, 1 at the first break."""
     from sqlalchemy.exc import ProgrammingError
@@ -642,12 +666,15 @@ def main(argv: list[str] | None = None) -> int:
         return privacy_main(argv)
     if argv and argv[0] == "audit":
         return audit_main(argv)
+    if argv and argv[0] == "journeys":
+        return journeys_main(argv)
     parser = argparse.ArgumentParser(
         prog="hibachi",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
         "`hibachi service create|rotate|deactivate`, `hibachi token create`; privacy: `hibachi keys rotate`,"
-        " `hibachi customer export|erase`; the audit log: `hibachi audit verify` (each has --help).",
+        " `hibachi customer export|erase`; the audit log: `hibachi audit verify`; follow-ups: `hibachi journeys check`"
+        " (each has --help).",
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")
@@ -662,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd_chat(settings, sms=args.sms, session=args.session)
         else:
             COMMANDS[args.command](settings)
-    except (SettingsError, BusinessFileError) as error:
+    except (SettingsError, BusinessFileError, InvalidJourneys) as error:
         print(f"hibachi: {error}", file=sys.stderr)
         return 2
     return 0

@@ -128,6 +128,7 @@ class Settings(BaseSettings):
         default=None, description="postgresql://...; unset means the embedded Postgres under DATA_DIR"
     )
     business_file: Path = DEFAULT_BUSINESS_FILE
+    journeys_dir: Path = Field(default=PROJECT_ROOT / "journeys", description="the journey YAML files")
     data_dir: Path = PROJECT_ROOT / ".data"
     pii_keys: str = Field(description="KEY_ID:BASE64[,KEY_ID:BASE64...], 32-byte AES keys")
     pii_active_key_id: str = Field(min_length=1)

@@ -19,6 +19,7 @@ from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
 from integrations.logging_targets import log_only
+from integrations.ringcentral import RingCentralConfig, RingCentralSms
 from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
@@ -66,6 +67,7 @@ class Container:
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
+    ringcentral: RingCentralSms | None = None  # the SMS transport and its webhook; None: the logging targets
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -107,6 +109,7 @@ def bootstrap(
     phraser: Phraser | None = None,
     token_key: bytes | None = None,
     stripe: StripeConfig | None = None,
+    ringcentral: RingCentralConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -125,6 +128,11 @@ def bootstrap(
         # Stripe makes the deposit links and refunds; the other messages keep what was chosen.
         chosen |= StripePayments(stripe, uow_factory, clock).targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT)
         queries.deposit_link_wait_seconds = 8.0
+    sms_transport = None
+    if ringcentral is not None:
+        # RingCentral sends the texts; still behind the gate below, like any transport.
+        sms_transport = RingCentralSms(ringcentral, uow_factory, clock)
+        chosen |= sms_transport.targets(*SMS_TARGETS)
     # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
     sms_sender = SmsSender(uow_factory, clock, business.timezone)
     for name in SMS_TARGETS:
@@ -144,4 +152,5 @@ def bootstrap(
         understander=understander,
         phraser=phraser or TEMPLATES,
         stripe=stripe,
+        ringcentral=sms_transport,
     )

@@ -1,0 +1,71 @@
+"""`POST /webhooks/ringcentral`: RingCentral's WebHook deliveries (texts in, outbound text statuses).
+
+Public (RingCentral cannot log in). A subscription's handshake carries a `Validation-Token` header,
+echoed back at once. Every event must carry our `Verification-Token` (constant-time compare):
+missing is 400, wrong is 401, and nothing is stored either way.
+
+An inbound text is answered 200 before the agent's turn runs: the turn (`handle_inbound`: store,
+dedupe on RingCentral's message id, answer under the thread lock) runs as a background task after
+the response, because RingCentral wants an answer within seconds and a turn can take longer (an LLM).
+A redelivered event finds its message id stored and runs no second turn. The cost: a crash between
+the 200 and the store loses that text (RingCentral does not redeliver what it was told succeeded).
+A status event updates `integra.sms_deliveries` in the request (one short UPDATE).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import ContainerDep
+from api.errors import error_body
+from hibachi.bootstrap import Container
+from integrations.ringcentral import DeliveryStatus, InboundSms, WebhookRefused, parse, verify
+from integrations.ringcentral.adapter import PROVIDER, record_status
+from services.conversations import handle_inbound
+
+router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
+
+
+def _answer(container: Container, text: InboundSms) -> None:
+    try:
+        handle_inbound(
+            container,
+            channel="sms",
+            contact=text.phone,
+            text=text.text,
+            provider=PROVIDER,
+            provider_message_id=text.provider_message_id,
+        )
+    except Exception:  # after the response: nobody else would hear of it
+        log.exception("inbound RingCentral text %s was not answered", text.provider_message_id)
+
+
+@router.post("/webhooks/ringcentral", include_in_schema=False)
+async def ringcentral_webhook(request: Request, background: BackgroundTasks, container: ContainerDep) -> Any:
+    if container.ringcentral is None:
+        return JSONResponse(error_body("not_configured", "RingCentral is not configured"), status_code=404)
+    validation = request.headers.get("validation-token")
+    if validation is not None:
+        return Response(status_code=200, headers={"Validation-Token": validation})
+    token = request.headers.get("verification-token")
+    try:
+        event = verify(await request.body(), token, container.ringcentral.config.verification_token)
+    except WebhookRefused as refused:
+        status = 401 if token else 400
+        return JSONResponse(error_body("bad_verification", f"webhook refused: {refused}"), status_code=status)
+    what = parse(event)
+    if isinstance(what, InboundSms):
+        background.add_task(_answer, container, what)
+        return {"received": True, "handled": "inbound"}
+    if isinstance(what, DeliveryStatus):
+        known = await anyio.to_thread.run_sync(
+            record_status, container.uow, container.clock, what.provider_message_id, what.status, what.error_code
+        )
+        return {"received": True, "handled": "status", "known": known}
+    return {"received": True, "handled": False}

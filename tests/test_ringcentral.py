@@ -1,0 +1,200 @@
+"""RingCentral end to end through the offline fake: the official SDK talks HTTP to the fake; the fake
+posts webhook events into the real app. The container here is wired by `bootstrap(ringcentral=...)`,
+so texts leave through the SMS sender's gate exactly as in production."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from db.outbox import OutboxMessage
+from db.pii import BlindIndex, FieldCipher
+from domain.business import Business
+from domain.clock import FixedClock
+from domain.commands import ReceiveMessage, RecordReply, UpdateConsent
+from hibachi.bootstrap import Container, bootstrap
+from integrations.ringcentral import RingCentralConfig, TokenBucket
+from integrations.ringcentral.fake import (
+    BUSINESS_NUMBER,
+    FAKE_CLIENT_ID,
+    FAKE_CLIENT_SECRET,
+    FAKE_JWT,
+    FakeRingCentral,
+)
+from services.sms import SEND_SMS
+
+PHONE = "+19165550142"  # Sacramento: Pacific, like the business
+TOKEN = "verify-" + "x" * 24
+BURST = 3
+
+
+@dataclass
+class World:
+    fake: FakeRingCentral
+    client: TestClient
+    container: Container  # wired with RingCentral (the shared `container` fixture is not)
+    clock: FixedClock
+
+
+@pytest.fixture
+def rc(
+    container: Container, database_url: str, business: Business, cipher: FieldCipher, blind: BlindIndex
+) -> Iterator[World]:
+    clock = container.clock
+    assert isinstance(clock, FixedClock)
+    fake = FakeRingCentral(deliver=lambda url, body, headers: client.post(url, content=body, headers=headers))
+    server = fake.server()
+    config = RingCentralConfig(
+        FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_JWT, server.start(), BUSINESS_NUMBER, TOKEN, 1.0, BURST
+    )
+    wired = bootstrap(
+        database_url=database_url,
+        business=business,
+        cipher=cipher,
+        blind=blind,
+        clock=clock,
+        ringcentral=config,
+        pool_size=5,
+    )
+    assert wired.ringcentral is not None
+    # The bucket on the test's clock, so "a second later" is a clock move, not a sleep.
+    wired.ringcentral.bucket = TokenBucket(1.0, BURST, now=lambda: clock.now().timestamp())
+    client = TestClient(create_app(wired))
+    wired.ringcentral.client.create_subscription("/webhooks/ringcentral")
+    yield World(fake, client, wired, clock)
+    wired.close_agent()
+    wired.engine.dispose()
+    server.stop()
+
+
+def count(container: Container, sql: str, **params: Any) -> int:
+    with container.engine.connect() as conn:
+        return int(conn.execute(text(sql), params).scalar_one())
+
+
+def sms_rows(container: Container) -> list[dict[str, Any]]:
+    with container.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT * FROM events.outbox WHERE target = :t ORDER BY created_at, id"), {"t": SEND_SMS}
+        ).fetchall()
+    return [dict(r._mapping) for r in rows]
+
+
+def staff_texts(world: World, n: int) -> str:
+    """A customer's text (stored, no turn) and `n` staff replies to it: `n` texts queued."""
+    received = world.container.bus.handle(ReceiveMessage("sms", PHONE, "hello?", "ringcentral", "in-1")).body
+    for i in range(n):
+        world.container.bus.handle(RecordReply(received["thread_id"], f"staff reply {i}", "staff"))
+    return str(received["thread_id"])
+
+
+def test_the_subscription_handshake_echoes_the_validation_token(rc: World) -> None:
+    answer = rc.client.post("/webhooks/ringcentral", headers={"Validation-Token": "abc123"})
+    assert (answer.status_code, answer.headers["validation-token"]) == (200, "abc123")
+    (subscription,) = rc.fake.subscriptions.values()  # the fake validated our address the same way
+    assert subscription["deliveryMode"]["address"] == "/webhooks/ringcentral"
+
+
+def test_a_wrong_or_missing_verification_token_is_refused_and_nothing_is_stored(rc: World) -> None:
+    event = {
+        "uuid": "u-1",
+        "event": "x",
+        "body": {"id": "m-1", "type": "SMS", "direction": "Inbound", "from": {"phoneNumber": PHONE}, "subject": "hi"},
+    }
+    body = json.dumps(event)
+    wrong = rc.client.post("/webhooks/ringcentral", content=body, headers={"Verification-Token": "nope"})
+    missing = rc.client.post("/webhooks/ringcentral", content=body)
+    assert (wrong.status_code, missing.status_code) == (401, 400)
+    assert count(rc.container, "SELECT count(*) FROM core.messages") == 0
+
+
+def test_a_text_delivered_twice_is_answered_once_through_ringcentral(rc: World) -> None:
+    first = rc.fake.text(PHONE, "hi, what do you charge for 10 people?")
+    again = rc.fake.text(PHONE, "hi, what do you charge for 10 people?", message_id=first["event"]["body"]["id"])
+    assert (first["status"], again["status"]) == (200, 200)
+    assert count(rc.container, "SELECT count(*) FROM core.messages WHERE direction = 'in'") == 1
+    assert count(rc.container, "SELECT count(*) FROM core.messages WHERE direction = 'out'") == 1
+    (queued,) = sms_rows(rc.container)
+
+    assert rc.container.dispatcher.dispatch_due() == 1
+    (sent,) = rc.fake.sent
+    with rc.container.uow() as uow:
+        reply = uow.threads.message(queued["payload"]["message_id"])
+    assert reply is not None
+    assert (sent["to"], sent["from"], sent["subject"]) == (
+        [{"phoneNumber": PHONE}],
+        {"phoneNumber": BUSINESS_NUMBER},
+        reply.body,
+    )
+    (done,) = sms_rows(rc.container)
+    assert done["status"] == "done" and done["result"]["provider_message_id"] == sent["id"]
+
+    # RingCentral reports the text delivered; a late "Sent" does not undo it.
+    assert rc.fake.report(sent["id"], "Delivered")["status"] == 200
+    rc.fake.report(sent["id"], "Sent")
+    with rc.container.engine.connect() as conn:
+        status = conn.execute(text("SELECT status FROM integra.sms_deliveries")).scalar_one()
+    assert status == "Delivered"
+
+
+def test_the_bucket_sends_a_burst_then_one_a_second(rc: World) -> None:
+    staff_texts(rc, BURST + 2)
+    rc.container.dispatcher.dispatch_due()
+    assert len(rc.fake.sent) == BURST
+    held = [r for r in sms_rows(rc.container) if r["status"] == "pending"]
+    assert len(held) == 2 and all(r["attempts"] == 0 and "rate limit" in r["last_error"] for r in held)
+
+    rc.clock.current += timedelta(seconds=1)
+    rc.container.dispatcher.dispatch_due()
+    assert len(rc.fake.sent) == BURST + 1
+    rc.clock.current += timedelta(seconds=1)
+    rc.container.dispatcher.dispatch_due()
+    assert [m["subject"] for m in rc.fake.sent] == [f"staff reply {i}" for i in range(BURST + 2)]
+
+
+def test_429_holds_the_text_for_retry_after_and_5xx_retries(rc: World) -> None:
+    staff_texts(rc, 1)
+    rc.fake.fail_next(429, retry_after=30)
+    rc.container.dispatcher.dispatch_due()
+    (row,) = sms_rows(rc.container)
+    assert (row["status"], row["attempts"], rc.fake.sent) == ("pending", 0, [])
+    assert row["available_at"] == rc.clock.now() + timedelta(seconds=30)
+
+    rc.clock.current += timedelta(seconds=30)
+    rc.fake.fail_next(503)
+    rc.container.dispatcher.dispatch_due()
+    (row,) = sms_rows(rc.container)
+    assert (row["status"], row["attempts"]) == ("pending", 1)  # an ordinary retry, with backoff
+    assert "503" in row["last_error"] and "Bearer" not in row["last_error"]
+
+    rc.clock.current += timedelta(minutes=1)
+    rc.container.dispatcher.dispatch_due()
+    assert len(rc.fake.sent) == 1 and sms_rows(rc.container)[0]["status"] == "done"
+
+
+def test_a_retried_row_is_not_sent_twice(rc: World) -> None:
+    staff_texts(rc, 1)
+    (row,) = sms_rows(rc.container)
+    message = OutboxMessage(id=str(row["id"]), target=SEND_SMS, payload=row["payload"], attempts=0, max_attempts=8)
+    target = rc.container.dispatcher.targets[SEND_SMS]
+    first, again = target(message), target(message)  # e.g. a crash after the send, before the row was done
+    assert first is not None and again is not None
+    assert again["provider_message_id"] == first["provider_message_id"] and again["repeat"] is True
+    assert len(rc.fake.sent) == 1
+
+
+def test_an_opted_out_number_is_refused_by_the_gate_before_ringcentral(rc: World) -> None:
+    staff_texts(rc, 1)
+    rc.container.bus.handle(UpdateConsent(channel="sms", granted=False, source="staff", phone=PHONE))
+    rc.container.dispatcher.dispatch_due()
+    (row,) = sms_rows(rc.container)
+    assert (row["status"], row["last_error"]) == ("dead", "permanent: refused: opted_out")
+    assert rc.fake.sent == []

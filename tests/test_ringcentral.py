@@ -21,6 +21,7 @@ from domain.business import Business
 from domain.clock import FixedClock
 from domain.commands import ReceiveMessage, RecordReply, UpdateConsent
 from hibachi.bootstrap import Container, bootstrap
+from hibachi.settings import SettingsError, load_settings
 from integrations.ringcentral import RingCentralConfig, TokenBucket
 from integrations.ringcentral.fake import (
     BUSINESS_NUMBER,
@@ -29,6 +30,7 @@ from integrations.ringcentral.fake import (
     FAKE_JWT,
     FakeRingCentral,
 )
+from integrations.ringcentral.subscription import subscribe
 from services.sms import SEND_SMS
 
 PHONE = "+19165550142"  # Sacramento: Pacific, like the business
@@ -198,3 +200,62 @@ def test_an_opted_out_number_is_refused_by_the_gate_before_ringcentral(rc: World
     (row,) = sms_rows(rc.container)
     assert (row["status"], row["last_error"]) == ("dead", "permanent: refused: opted_out")
     assert rc.fake.sent == []
+
+
+def test_subscribe_creates_once_then_renews_the_stored_one(rc: World) -> None:
+    assert rc.container.ringcentral is not None
+    client = rc.container.ringcentral.client
+    rc.fake.subscriptions.clear()  # the fixture's own, made without storing it
+    made = subscribe(rc.container.uow, client, "/webhooks/ringcentral", rc.clock)
+    again = subscribe(rc.container.uow, client, "/webhooks/ringcentral", rc.clock)
+    assert (made.action, again.action, again.subscription_id) == ("created", "renewed", made.subscription_id)
+    assert list(rc.fake.subscriptions) == [made.subscription_id]
+    rc.fake.subscriptions.clear()  # RingCentral forgot it (expired): a new one, stored in its place
+    fresh = subscribe(rc.container.uow, client, "/webhooks/ringcentral", rc.clock)
+    assert fresh.action == "created" and fresh.subscription_id != made.subscription_id
+    assert (
+        count(
+            rc.container,
+            "SELECT count(*) FROM integra.webhook_subscriptions WHERE subscription_id = :s",
+            s=fresh.subscription_id,
+        )
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"RINGCENTRAL_CLIENT_ID": "abc"}, "setting RINGCENTRAL_CLIENT_SECRET: required"),
+        (
+            {"RINGCENTRAL_CLIENT_ID": "abc", "RINGCENTRAL_CLIENT_SECRET": "s", "RINGCENTRAL_JWT": "j"},
+            "setting RINGCENTRAL_FROM_NUMBER: required",
+        ),
+        ({"RINGCENTRAL_FROM_NUMBER": "916-555"}, "setting RINGCENTRAL_FROM_NUMBER: must be an E.164"),
+        ({"RINGCENTRAL_VERIFICATION_TOKEN": "short"}, "setting RINGCENTRAL_VERIFICATION_TOKEN: must be 16-64"),
+        ({"RINGCENTRAL_SERVER_URL": "http://example.com"}, "setting RINGCENTRAL_SERVER_URL: must be an https"),
+    ],
+)
+def test_a_missing_or_malformed_ringcentral_setting_names_itself(
+    settings_env: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        settings_env.setenv(name, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert str(refused.value).startswith(expected), refused.value
+
+
+def test_complete_ringcentral_settings_make_its_config(settings_env: pytest.MonkeyPatch) -> None:
+    assert load_settings().ringcentral() is None  # none set: `make run` starts the fake
+    settings_env.setenv("RINGCENTRAL_CLIENT_ID", "abc")
+    settings_env.setenv("RINGCENTRAL_CLIENT_SECRET", "s3cr3t-value")
+    settings_env.setenv("RINGCENTRAL_JWT", "eyJ.jwt")
+    settings_env.setenv("RINGCENTRAL_FROM_NUMBER", "+19165550100")
+    settings_env.setenv("RINGCENTRAL_VERIFICATION_TOKEN", TOKEN)
+    settings_env.setenv("RINGCENTRAL_SMS_BURST", "2")
+    config = load_settings().ringcentral()
+    assert config is not None
+    assert (config.server_url, config.burst, config.rate_per_second) == ("https://platform.ringcentral.com", 2, 1.0)
+    for shown in (repr(load_settings()), repr(config)):  # secrets never in a log line
+        assert "s3cr3t-value" not in shown and "eyJ.jwt" not in shown and TOKEN not in shown

@@ -11,7 +11,7 @@ Two things the SDK does that we do not want, and what we do instead:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -33,11 +33,11 @@ class RingCentralConfig:
     `burst`: the account's SMS rate limit (the token bucket in the adapter)."""
 
     client_id: str
-    client_secret: str
-    jwt: str
+    client_secret: str = field(repr=False)
+    jwt: str = field(repr=False)
     server_url: str
     from_number: str
-    verification_token: str
+    verification_token: str = field(repr=False)
     rate_per_second: float = 1.0
     burst: int = 5
     timeout_seconds: float = 10.0

@@ -9,6 +9,7 @@ RINGCENTRAL_CLIENT_ID).
     POST /restapi/v1.0/subscription/{id}/renew                 renew it
     POST /fake/text {"from": "+1...", "text": "..."}           a customer texts the business: the
                                                                inbound-SMS event goes to the webhook
+    GET  /fake/sent                                            the texts the business sent, newest last
 
 Test knobs: `fail_next(status, retry_after)` makes the next send fail; `text(...)` and
 `report(message_id, status)` post events; `sent` lists what was sent.
@@ -40,6 +41,7 @@ FAKE_CLIENT_ID = "fake-client-id"
 FAKE_CLIENT_SECRET = "fake-client-secret"
 FAKE_JWT = "fake.jwt.assertion"
 BUSINESS_NUMBER = "+19165550100"
+DEFAULT_PORT = 8766  # `make run` puts the fake here when it is free (`hibachi ringcentral text` looks here)
 SMS_FILTER = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
 
 
@@ -94,6 +96,7 @@ class FakeRingCentral:
                 Route("/restapi/v1.0/subscription", self._subscribe, methods=["POST"]),
                 Route("/restapi/v1.0/subscription/{id}/renew", self._renew, methods=["POST"]),
                 Route("/fake/text", self._fake_text, methods=["POST"]),
+                Route("/fake/sent", self._fake_sent, methods=["GET"]),
             ]
         )
 
@@ -199,6 +202,11 @@ class FakeRingCentral:
         record = self.text(phone, words)
         return JSONResponse({"message_id": record["event"]["body"]["id"], "status": record["status"]})
 
+    async def _fake_sent(self, request: Request) -> Response:
+        with self.lock:
+            texts = [{"id": m["id"], "to": m["to"][0]["phoneNumber"], "text": m["subject"]} for m in self.sent]
+        return JSONResponse(texts)
+
     # ------------------------------------------------------------------ what a customer (or a test) does
     def fail_next(self, status: int, retry_after: float | None = None) -> None:
         """The next send is answered with `status` (429 with Retry-After: the account's rate limit)."""
@@ -264,6 +272,13 @@ class FakeRingCentral:
     def server(self, host: str = "127.0.0.1", port: int = 0) -> FakeRingCentralServer:
         return FakeRingCentralServer(self, host, port)
 
+    def server_somewhere(self, host: str = "127.0.0.1") -> FakeRingCentralServer:
+        """On DEFAULT_PORT when it is free, else any free port."""
+        try:
+            return self.server(host, DEFAULT_PORT)
+        except OSError:
+            return self.server(host, 0)
+
 
 class FakeRingCentralServer:
     """The fake on loopback, in a daemon thread: `start()` returns its base URL."""
@@ -272,7 +287,11 @@ class FakeRingCentralServer:
         self.fake = fake
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.base_url = f"http://{host}:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

@@ -154,6 +154,7 @@ def cmd_run(settings: Settings) -> None:
     if ringcentral is None:  # no RingCentral app: the offline fake, so the business can be texted
         from integrations.ringcentral.fake import (
             BUSINESS_NUMBER,
+            DEFAULT_PORT,
             FAKE_CLIENT_ID,
             FAKE_CLIENT_SECRET,
             FAKE_JWT,
@@ -172,11 +173,11 @@ def cmd_run(settings: Settings) -> None:
             settings.ringcentral_sms_burst,
             fake=True,
         )
+        elsewhere = "" if sms_url.endswith(f":{DEFAULT_PORT}") else f" --fake {sms_url}"
         fake_note += (
             f"  SMS       fake RingCentral at {sms_url} (RINGCENTRAL_CLIENT_ID is unset); text the business:\n"
-            f"            .venv/bin/hibachi ringcentral text --from +19165550142 'hi, are you free dec 12?'\n"
-            f'            (or curl -X POST {sms_url}/fake/text -d \'{{"from": "+19165550142", "text": "hi"}}\');'
-            f" the replies: curl {sms_url}/fake/sent\n"
+            f"            .venv/bin/hibachi ringcentral text{elsewhere} --from +19165550142 'hi, free dec 12?'\n"
+            f"            and read the replies: curl {sms_url}/fake/sent\n"
         )
     container = prepare(settings, stripe=stripe, ringcentral=ringcentral)
     if ringcentral.fake:

@@ -5,23 +5,35 @@ so texts leave through the SMS sender's gate exactly as in production."""
 from __future__ import annotations
 
 import json
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.app import create_app
+from db.embedded import drop_database, ensure_database
 from db.outbox import OutboxMessage
 from db.pii import BlindIndex, FieldCipher
 from domain.business import Business
 from domain.clock import FixedClock
 from domain.commands import ReceiveMessage, RecordReply, UpdateConsent
 from hibachi.bootstrap import Container, bootstrap
-from hibachi.settings import SettingsError, load_settings
+from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, SettingsError, load_settings
 from integrations.ringcentral import RingCentralConfig, TokenBucket
 from integrations.ringcentral.fake import (
     BUSINESS_NUMBER,
@@ -32,6 +44,7 @@ from integrations.ringcentral.fake import (
 )
 from integrations.ringcentral.subscription import subscribe
 from services.sms import SEND_SMS
+from tests.test_migrations_and_cli import keys
 
 PHONE = "+19165550142"  # Sacramento: Pacific, like the business
 TOKEN = "verify-" + "x" * 24
@@ -259,3 +272,59 @@ def test_complete_ringcentral_settings_make_its_config(settings_env: pytest.Monk
     assert (config.server_url, config.burst, config.rate_per_second) == ("https://platform.ringcentral.com", 2, 1.0)
     for shown in (repr(load_settings()), repr(config)):  # secrets never in a log line
         assert "s3cr3t-value" not in shown and "eyJ.jwt" not in shown and TOKEN not in shown
+
+
+@pytest.fixture
+def scratch_db(admin_url: str) -> Iterator[str]:
+    name = f"hibachi_rc_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(admin_url, name)
+    yield url
+    drop_database(admin_url, name)
+
+
+def test_run_without_ringcentral_keys_texts_through_its_fake(tmp_path: Path, scratch_db: str) -> None:
+    """`make run` with no RingCentral app: the fake starts, the app subscribes to it, and the printed
+    command texts the business; the agent's reply comes back out through the fake."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    skip = ("PLAID_", "STRIPE_", "RINGCENTRAL_")
+    base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS and not k.startswith(skip)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hibachi.cli", "run"],
+        env=base | keys() | {"DATABASE_URL": scratch_db, "PORT": str(port), "DATA_DIR": str(tmp_path / "data")},
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in server.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        deadline = time.monotonic() + 90
+        fake_url = command = None
+        while command is None and time.monotonic() < deadline:
+            line = lines.get(timeout=90)
+            found = re.search(r"fake RingCentral at (http://\S+)", line)
+            fake_url = found.group(1) if found else fake_url
+            command = line.strip() if "hibachi ringcentral text" in line else None
+        assert fake_url and command, "run printed no fake RingCentral or no way to text it"
+        delivered = False
+        while not delivered and time.monotonic() < deadline:  # until the app's subscription is made
+            answer = httpx.post(f"{fake_url}/fake/text", json={"from": PHONE, "text": "hi, are you free dec 12?"})
+            delivered = answer.json().get("status") == 200
+            time.sleep(0 if delivered else 0.3)
+        assert delivered, "the app never subscribed to the fake"
+        sent: list[dict[str, Any]] = []
+        while not sent and time.monotonic() < deadline:  # the outbox runs in the app's process
+            sent = httpx.get(f"{fake_url}/fake/sent").json()
+            time.sleep(0.2)
+        assert sent and sent[0]["to"] == PHONE and sent[0]["text"]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -328,3 +328,13 @@ def test_run_without_ringcentral_keys_texts_through_its_fake(tmp_path: Path, scr
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_a_refused_access_token_logs_in_again_once(rc: World) -> None:
+    thread_id = staff_texts(rc, 1)
+    rc.container.dispatcher.dispatch_due()
+    logins = rc.fake.logins
+    rc.fake.tokens.clear()  # RingCentral revoked the token before it ran out
+    rc.container.bus.handle(RecordReply(thread_id, "one more", "staff"))
+    rc.container.dispatcher.dispatch_due()
+    assert (rc.fake.logins, [m["subject"] for m in rc.fake.sent]) == (logins + 1, ["staff reply 0", "one more"])

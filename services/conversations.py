@@ -174,7 +174,7 @@ def receive_sms(
     provider: str = "sms-test",
     graph: CompiledGraph | None = None,
 ) -> Inbound:
-    """An inbound text, as the SMS webhook will deliver it (test-only until the RingCentral adapter)."""
+    """An inbound text, as the RingCentral webhook delivers it (the tests' way in, with no provider)."""
     return handle_inbound(
         container,
         channel="sms",

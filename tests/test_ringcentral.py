@@ -338,3 +338,8 @@ def test_a_refused_access_token_logs_in_again_once(rc: World) -> None:
     rc.container.bus.handle(RecordReply(thread_id, "one more", "staff"))
     rc.container.dispatcher.dispatch_due()
     assert (rc.fake.logins, [m["subject"] for m in rc.fake.sent]) == (logins + 1, ["staff reply 0", "one more"])
+
+
+def test_a_text_from_a_short_code_is_acknowledged_not_stored(rc: World) -> None:
+    assert rc.fake.text("72975", "Your carrier says hi")["status"] == 200  # 4xx would be retried for days
+    assert count(rc.container, "SELECT count(*) FROM core.messages") == 0

@@ -4,11 +4,13 @@ Public (RingCentral cannot log in). A subscription's handshake carries a `Valida
 echoed back at once. Every event must carry our `Verification-Token` (constant-time compare):
 missing is 400, wrong is 401, and nothing is stored either way.
 
-An inbound text is answered 200 before the agent's turn runs: the turn (`handle_inbound`: store,
-dedupe on RingCentral's message id, answer under the thread lock) runs as a background task after
-the response, because RingCentral wants an answer within seconds and a turn can take longer (an LLM).
-A redelivered event finds its message id stored and runs no second turn. The cost: a crash between
-the 200 and the store loses that text (RingCentral does not redeliver what it was told succeeded).
+An inbound text is stored (`store_inbound`: dedupe on RingCentral's message id) before the 200, in
+one short transaction, and the agent's turn (`answer_inbound`, under the thread lock) runs as a
+background task after the response: RingCentral wants an answer within seconds and a turn can take
+longer (an LLM). A redelivered event finds its message id stored and runs no second turn. A crash
+after the store leaves the text stored and unanswered; the thread's next message answers both.
+A text we cannot take (a sender that is not a phone number, such as a short code) is acknowledged
+and logged, so RingCentral does not retry it.
 A status event updates `integra.sms_deliveries` in the request (one short UPDATE).
 """
 
@@ -23,27 +25,32 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import ContainerDep
 from api.errors import error_body
+from domain.errors import DomainError
 from hibachi.bootstrap import Container
 from integrations.ringcentral import DeliveryStatus, InboundSms, WebhookRefused, parse, verify
 from integrations.ringcentral.adapter import PROVIDER, record_status
-from services.conversations import handle_inbound
+from services.conversations import Stored, answer_inbound, store_inbound
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
 
 
-def _answer(container: Container, text: InboundSms) -> None:
+def _store(container: Container, text: InboundSms) -> Stored:
+    return store_inbound(
+        container,
+        channel="sms",
+        contact=text.phone,
+        text=text.text,
+        provider=PROVIDER,
+        provider_message_id=text.provider_message_id,
+    )
+
+
+def _answer(container: Container, stored: Stored, phone: str) -> None:
     try:
-        handle_inbound(
-            container,
-            channel="sms",
-            contact=text.phone,
-            text=text.text,
-            provider=PROVIDER,
-            provider_message_id=text.provider_message_id,
-        )
+        answer_inbound(container, stored, channel="sms", contact=phone)
     except Exception:  # after the response: nobody else would hear of it
-        log.exception("inbound RingCentral text %s was not answered", text.provider_message_id)
+        log.exception("inbound text (message %s) stored but not answered", stored.message_id)
 
 
 @router.post("/webhooks/ringcentral", include_in_schema=False)
@@ -61,8 +68,14 @@ async def ringcentral_webhook(request: Request, background: BackgroundTasks, con
         return JSONResponse(error_body("bad_verification", f"webhook refused: {refused}"), status_code=status)
     what = parse(event)
     if isinstance(what, InboundSms):
-        background.add_task(_answer, container, what)
-        return {"received": True, "handled": "inbound"}
+        try:
+            stored = await anyio.to_thread.run_sync(_store, container, what)
+        except DomainError as refused:
+            log.warning("inbound RingCentral text %s not taken: %s", what.provider_message_id, refused.message)
+            return {"received": True, "handled": False}
+        if not stored.duplicate:
+            background.add_task(_answer, container, stored, what.phone)
+        return {"received": True, "handled": "inbound", "duplicate": stored.duplicate}
     if isinstance(what, DeliveryStatus):
         known = await anyio.to_thread.run_sync(
             record_status, container.uow, container.clock, what.provider_message_id, what.status, what.error_code

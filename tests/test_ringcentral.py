@@ -8,6 +8,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from api.app import create_app
 from db.embedded import drop_database, ensure_database
 from db.outbox import OutboxMessage
 from db.pii import BlindIndex, FieldCipher
+from db.tables import payment_links
 from domain.business import Business
 from domain.clock import FixedClock
 from domain.commands import ReceiveMessage, RecordReply, UpdateConsent
@@ -43,7 +45,9 @@ from integrations.ringcentral.fake import (
     FakeRingCentral,
 )
 from integrations.ringcentral.subscription import subscribe
-from services.sms import SEND_SMS
+from services import handlers
+from services.sms import SEND_SMS, enqueue_notice
+from tests.factories import create_booking_cmd
 from tests.test_migrations_and_cli import keys
 
 PHONE = "+19165550142"  # Sacramento: Pacific, like the business
@@ -314,10 +318,14 @@ def test_run_without_ringcentral_keys_texts_through_its_fake(tmp_path: Path, scr
             fake_url = found.group(1) if found else fake_url
             command = line.strip() if "hibachi ringcentral text" in line else None
         assert fake_url and command, "run printed no fake RingCentral or no way to text it"
+        # The printed command, as printed (`.venv/bin/hibachi` is this interpreter's hibachi.cli).
+        argv = shlex.split(command)
+        assert argv[0] == ".venv/bin/hibachi"
+        argv = [sys.executable, "-m", "hibachi.cli", *argv[1:]]
         delivered = False
         while not delivered and time.monotonic() < deadline:  # until the app's subscription is made
-            answer = httpx.post(f"{fake_url}/fake/text", json={"from": PHONE, "text": "hi, are you free dec 12?"})
-            delivered = answer.json().get("status") == 200
+            said = subprocess.run(argv, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False)
+            delivered = said.returncode == 0 and json.loads(said.stdout).get("status") == 200
             time.sleep(0 if delivered else 0.3)
         assert delivered, "the app never subscribed to the fake"
         sent: list[dict[str, Any]] = []
@@ -343,3 +351,28 @@ def test_a_refused_access_token_logs_in_again_once(rc: World) -> None:
 def test_a_text_from_a_short_code_is_acknowledged_not_stored(rc: World) -> None:
     assert rc.fake.text("72975", "Your carrier says hi")["status"] == 200  # 4xx would be retried for days
     assert count(rc.container, "SELECT count(*) FROM core.messages") == 0
+
+
+def test_a_payment_link_notice_texts_the_open_link(rc: World) -> None:
+    booked = rc.container.bus.handle(create_booking_cmd(phone=PHONE, consent_sms=True)).body
+    with rc.container.uow() as uow:
+        uow.conn.execute(
+            payment_links.insert().values(
+                booking_id=booked["booking_id"],
+                provider="stripe",
+                provider_id="cs_test_1",
+                url="https://pay.example/cs_test_1",
+                amount_cents=booked["deposit_due_cents"],
+            )
+        )
+        enqueue_notice(
+            uow,
+            handlers.NOTIFY_PAYMENT_LINK,
+            {"booking_id": booked["booking_id"], "reference": booked["reference"]},
+            aggregate_id=booked["booking_id"],
+        )
+        uow.commit()
+    rc.container.dispatcher.dispatch_due()
+    (sent,) = rc.fake.sent
+    assert sent["to"] == [{"phoneNumber": PHONE}]
+    assert sent["subject"] == f"Your deposit link for {booked['reference']}: https://pay.example/cs_test_1"

@@ -376,3 +376,17 @@ def test_a_payment_link_notice_texts_the_open_link(rc: World) -> None:
     (sent,) = rc.fake.sent
     assert sent["to"] == [{"phoneNumber": PHONE}]
     assert sent["subject"] == f"Your deposit link for {booked['reference']}: https://pay.example/cs_test_1"
+
+
+def test_a_failed_login_retries_the_text_instead_of_dropping_it(rc: World) -> None:
+    staff_texts(rc, 1)
+    assert rc.container.ringcentral is not None
+    rc.fake.jwt = "rotated.elsewhere"  # our JWT no longer works (someone rotated the credential)
+    rc.container.ringcentral.client.platform.auth().reset()
+    rc.container.dispatcher.dispatch_due()
+    (row,) = sms_rows(rc.container)
+    assert (row["status"], row["attempts"]) == ("pending", 1) and "RingCentral login HTTP 400" in row["last_error"]
+    rc.fake.jwt = FAKE_JWT  # fixed: the waiting text goes on its next try
+    rc.clock.current += timedelta(minutes=1)
+    rc.container.dispatcher.dispatch_due()
+    assert len(rc.fake.sent) == 1

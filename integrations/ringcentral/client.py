@@ -47,16 +47,19 @@ class RingCentralConfig:
 class RingCentralError(Exception):
     """A call RingCentral answered with an error (or did not answer: status 0)."""
 
-    def __init__(self, status: int, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(f"RingCentral HTTP {status}: {detail}" if status else f"RingCentral unreachable: {detail}")
+    def __init__(self, status: int, detail: str, retry_after: float | None = None, *, login: bool = False) -> None:
+        where = "RingCentral login" if login else "RingCentral"
+        super().__init__(f"{where} HTTP {status}: {detail}" if status else f"{where} unreachable: {detail}")
         self.status = status
         self.retry_after = retry_after  # seconds, from a 429's Retry-After
+        self.login = login
 
     @property
     def permanent(self) -> bool:
         """A 4xx other than 401 (a stale token, retried after a new login), 408 and 429: retrying
-        the same request cannot help."""
-        return 400 <= self.status < 500 and self.status not in (401, 408, 429)
+        the same request cannot help. A failed login never is: fixing the credentials lets the
+        waiting texts go (they retry with backoff meanwhile)."""
+        return not self.login and 400 <= self.status < 500 and self.status not in (401, 408, 429)
 
 
 class _TimeoutClient(Client):  # type: ignore[misc]  # the SDK ships no type hints
@@ -95,7 +98,11 @@ class RingCentralClient:
     def _login(self, *, again: bool = False) -> None:
         with self._lock:
             if again or not self.platform.auth().access_token_valid():
-                self._call(lambda: self.platform.login(jwt=self.config.jwt))
+                try:
+                    self._call(lambda: self.platform.login(jwt=self.config.jwt))
+                except RingCentralError as error:
+                    detail = str(error).split(": ", 1)[-1]
+                    raise RingCentralError(error.status, detail, error.retry_after, login=True) from None
 
     def _call(self, call: Any) -> ApiResponse:
         try:

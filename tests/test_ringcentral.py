@@ -44,7 +44,7 @@ from integrations.ringcentral.fake import (
     FAKE_JWT,
     FakeRingCentral,
 )
-from integrations.ringcentral.subscription import subscribe
+from integrations.ringcentral.subscription import renew_if_due, subscribe
 from services import handlers
 from services.sms import SEND_SMS, enqueue_notice
 from tests.factories import create_booking_cmd
@@ -390,3 +390,16 @@ def test_a_failed_login_retries_the_text_instead_of_dropping_it(rc: World) -> No
     rc.clock.current += timedelta(minutes=1)
     rc.container.dispatcher.dispatch_due()
     assert len(rc.fake.sent) == 1
+
+
+def test_housekeeping_renews_the_subscription_near_its_end(rc: World) -> None:
+    assert rc.container.ringcentral is not None
+    client = rc.container.ringcentral.client
+    assert renew_if_due(rc.container.uow, client, rc.clock) is None  # none stored: nothing to renew
+    made = subscribe(rc.container.uow, client, "/webhooks/ringcentral", rc.clock)
+    assert made.expires_at is not None  # on the fake's clock (the wall's), ours is the test's: line them up
+    rc.clock.current = made.expires_at - timedelta(days=5)
+    assert renew_if_due(rc.container.uow, client, rc.clock) is None  # days left
+    rc.clock.current = made.expires_at - timedelta(days=1)
+    renewed = renew_if_due(rc.container.uow, client, rc.clock)
+    assert renewed is not None and (renewed.action, renewed.subscription_id) == ("renewed", made.subscription_id)

@@ -1,12 +1,13 @@
 """The webhook subscription (`hibachi ringcentral subscribe`): RingCentral's expire (7 days at most),
 so the stored one is renewed; a new one is made when none is stored, the address changed, or
-RingCentral no longer knows it. Run it on a schedule (daily is plenty) to keep texts coming in."""
+RingCentral no longer knows it. Housekeeping renews the stored one when it has under
+RENEW_WITHIN left (`renew_if_due`, hourly), so only the first `subscribe` is by hand."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +19,7 @@ from domain.clock import Clock
 from integrations.ringcentral.client import RingCentralClient, RingCentralError
 
 PROVIDER = "ringcentral"
+RENEW_WITHIN = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,15 @@ def subscribe(
         )
         uow.commit()
     return result
+
+
+def renew_if_due(uow_factory: Callable[[], UnitOfWork], client: RingCentralClient, clock: Clock) -> Subscribed | None:
+    """Renew the stored subscription when it runs out within RENEW_WITHIN; None when none is stored
+    or it has time left."""
+    with uow_factory() as uow:
+        stored = uow.conn.execute(
+            select(webhook_subscriptions).where(webhook_subscriptions.c.provider == PROVIDER)
+        ).first()
+    if stored is None or (stored.expires_at is not None and stored.expires_at - clock.now() > RENEW_WITHIN):
+        return None
+    return subscribe(uow_factory, client, stored.address, clock)

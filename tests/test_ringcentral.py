@@ -131,7 +131,8 @@ def test_a_wrong_or_missing_verification_token_is_refused_and_nothing_is_stored(
     body = json.dumps(event)
     wrong = rc.client.post("/webhooks/ringcentral", content=body, headers={"Verification-Token": "nope"})
     missing = rc.client.post("/webhooks/ringcentral", content=body)
-    assert (wrong.status_code, missing.status_code) == (401, 400)
+    garbled = rc.client.post("/webhooks/ringcentral", content=b"{not json", headers={"Verification-Token": TOKEN})
+    assert (wrong.status_code, missing.status_code, garbled.status_code) == (401, 400, 400)
     assert count(rc.container, "SELECT count(*) FROM core.messages") == 0
 
 

@@ -60,12 +60,11 @@ async def ringcentral_webhook(request: Request, background: BackgroundTasks, con
     validation = request.headers.get("validation-token")
     if validation is not None:
         return Response(status_code=200, headers={"Validation-Token": validation})
-    token = request.headers.get("verification-token")
+    token, expected = request.headers.get("verification-token"), container.ringcentral.config.verification_token
     try:
-        event = verify(await request.body(), token, container.ringcentral.config.verification_token)
+        event = verify(await request.body(), token, expected)
     except WebhookRefused as refused:
-        status = 401 if token else 400
-        return JSONResponse(error_body("bad_verification", f"webhook refused: {refused}"), status_code=status)
+        return JSONResponse(error_body("bad_verification", f"webhook refused: {refused}"), status_code=refused.status)
     what = parse(event)
     if isinstance(what, InboundSms):
         try:

@@ -16,7 +16,11 @@ PROVIDER = "ringcentral"
 
 
 class WebhookRefused(Exception):
-    """Not from our subscription (no or a wrong verification token) or not an event."""
+    """Not from our subscription (no token: 400, a wrong one: 401) or not an event (400)."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ def verify(payload: bytes, token: str | None, expected: str) -> dict[str, Any]:
     if not token:
         raise WebhookRefused("no Verification-Token")
     if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise WebhookRefused("wrong Verification-Token")
+        raise WebhookRefused("wrong Verification-Token", 401)
     try:
         event = json.loads(payload)
     except ValueError:

@@ -64,6 +64,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/admin/static"),
         # Plaid's webhooks: verified by their signed Plaid-Verification JWT.
         ("POST", "/webhooks/plaid"),
+        # RingCentral's deliveries: they carry our subscription's Verification-Token.
+        ("POST", "/webhooks/ringcentral"),
     }
 )
 

@@ -394,6 +394,36 @@ webhook_events = Table(
     schema="integra",
 )
 
+sms_deliveries = Table(
+    # Texts a provider accepted, by outbox row: the provider's message id is written before the row is
+    # marked done (a retry finds it and does not send again) and the latest delivery status it reported.
+    "sms_deliveries",
+    metadata,
+    Column("outbox_id", UUID(as_uuid=False), primary_key=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_message_id", String(64), nullable=False),
+    Column("thread_id", UUID(as_uuid=False)),
+    Column("message_id", UUID(as_uuid=False)),
+    Column("status", String(32), nullable=False),  # the provider's word: Queued, Sent, Delivered, DeliveryFailed...
+    Column("error_code", String(64)),
+    Column("sent_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("status_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("provider", "provider_message_id", name="uq_sms_deliveries_provider_message_id"),
+    schema="integra",
+)
+
+webhook_subscriptions = Table(
+    # A provider's webhook subscription we renew (RingCentral's expire): one per provider.
+    "webhook_subscriptions",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("subscription_id", String(64), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema="integra",
+)
+
 bank_items = Table(
     # A linked bank connection (a Plaid item): its access token (encrypted) and the sync cursor.
     "bank_items",

@@ -20,6 +20,7 @@ from domain.business import Business
 from domain.clock import Clock, SystemClock
 from integrations.email import SmtpConfig, SmtpMailer
 from integrations.logging_targets import log_only
+from integrations.ringcentral import RingCentralConfig, RingCentralSms
 from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
@@ -70,6 +71,7 @@ class Container:
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
+    ringcentral: RingCentralSms | None = None  # the SMS transport and its webhook; None: the logging targets
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -112,6 +114,7 @@ def bootstrap(
     token_key: bytes | None = None,
     stripe: StripeConfig | None = None,
     email: SmtpConfig | None = None,
+    ringcentral: RingCentralConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -140,6 +143,11 @@ def bootstrap(
             deposit_link=lambda reference: queries.deposit_link(reference, wait=False),
         )
         chosen |= mailer.targets()
+    sms_transport = None
+    if ringcentral is not None:
+        # RingCentral sends the texts; still behind the gate below, like any transport.
+        sms_transport = RingCentralSms(ringcentral, uow_factory, clock)
+        chosen |= sms_transport.targets(*SMS_TARGETS)
     # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
     sms_sender = SmsSender(uow_factory, clock, business.timezone)
     for name in SMS_TARGETS:
@@ -159,4 +167,5 @@ def bootstrap(
         understander=understander,
         phraser=phraser or TEMPLATES,
         stripe=stripe,
+        ringcentral=sms_transport,
     )

@@ -32,6 +32,7 @@ from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, Settings, SettingsError, fresh_keys, load_settings
 from integrations.email import SmtpConfig
+from integrations.ringcentral import RingCentralConfig
 from integrations.stripe import StripeConfig
 from services.business_sync import sync_business
 from services.maintenance import run_housekeeping
@@ -85,7 +86,13 @@ def stripe_config(settings: Settings) -> StripeConfig | None:
     )
 
 
-def prepare(settings: Settings, *, stripe: StripeConfig | None = None, email: SmtpConfig | None = None) -> Container:
+def prepare(
+    settings: Settings,
+    *,
+    stripe: StripeConfig | None = None,
+    email: SmtpConfig | None = None,
+    ringcentral: RingCentralConfig | None = None,
+) -> Container:
     """Migrate, load the business file and wire the app."""
     business = load_business(settings.business_file)
     load_journeys(settings.journeys_dir)  # a wrong journey file stops start-up, naming file and line
@@ -102,6 +109,7 @@ def prepare(settings: Settings, *, stripe: StripeConfig | None = None, email: Sm
         phraser=make_phraser(settings),
         stripe=stripe or stripe_config(settings),
         email=email or settings.smtp(),
+        ringcentral=ringcentral or settings.ringcentral(),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)
@@ -158,10 +166,43 @@ def cmd_run(settings: Settings) -> None:
         catcher = MailCatcher(settings.data_dir / "mail", host=settings.host)
         email = replace(catcher.start(), sender=settings.email_from)
         os.environ.update(SMTP_HOST=email.host, SMTP_PORT=str(email.port), SMTP_SECURITY="none")  # workers
-        fake_note += (
-            f"  Email     local mail catcher at {email.host}:{email.port}; messages in {catcher.handler.folder}\n"
+        where = f"{email.host}:{email.port}; messages in {catcher.handler.folder}"
+        fake_note += f"  Email     local mail catcher at {where}\n"
+    ringcentral = settings.ringcentral()
+    if ringcentral is None:  # no RingCentral app: the offline fake, so the business can be texted
+        from integrations.ringcentral.fake import (
+            BUSINESS_NUMBER,
+            DEFAULT_PORT,
+            FAKE_CLIENT_ID,
+            FAKE_CLIENT_SECRET,
+            FAKE_JWT,
+            FakeRingCentral,
         )
-    container = prepare(settings, stripe=stripe, email=email)
+
+        sms_url = FakeRingCentral().server_somewhere(settings.host).start()
+        ringcentral = RingCentralConfig(
+            FAKE_CLIENT_ID,
+            FAKE_CLIENT_SECRET,
+            FAKE_JWT,
+            sms_url,
+            BUSINESS_NUMBER,
+            "fake" + uuid.uuid4().hex,
+            settings.ringcentral_sms_per_second,
+            settings.ringcentral_sms_burst,
+            fake=True,
+        )
+        elsewhere = "" if sms_url.endswith(f":{DEFAULT_PORT}") else f" --fake {sms_url}"
+        fake_note += (
+            f"  SMS       fake RingCentral at {sms_url} (RINGCENTRAL_CLIENT_ID is unset); text the business:\n"
+            f"            .venv/bin/hibachi ringcentral text{elsewhere} --from +19165550142 'hi, free dec 12?'\n"
+            f"            and read the replies: curl {sms_url}/fake/sent\n"
+        )
+    container = prepare(settings, stripe=stripe, email=email, ringcentral=ringcentral)
+    if ringcentral.fake:
+        # The fake checks the webhook address (the Validation-Token handshake): once the API is up.
+        threading.Thread(
+            target=subscribe_when_up, args=(container, f"{base}/webhooks/ringcentral", f"{base}/healthz"), daemon=True
+        ).start()
     if fake_plaid is not None:
         from services.bank_sync import store_item
 
@@ -185,6 +226,14 @@ def cmd_run(settings: Settings) -> None:
             # Worker processes wire themselves from the environment: hand them the resolved database
             # and the payments provider (the fake's address and secret when it is the fake).
             os.environ["DATABASE_URL"] = str(container.engine.url.render_as_string(hide_password=False))
+            os.environ.update(
+                RINGCENTRAL_CLIENT_ID=ringcentral.client_id,
+                RINGCENTRAL_CLIENT_SECRET=ringcentral.client_secret,
+                RINGCENTRAL_JWT=ringcentral.jwt,
+                RINGCENTRAL_SERVER_URL=ringcentral.server_url,
+                RINGCENTRAL_FROM_NUMBER=ringcentral.from_number,
+                RINGCENTRAL_VERIFICATION_TOKEN=ringcentral.verification_token,
+            )
             if stripe is not None:
                 os.environ.update(STRIPE_API_KEY=stripe.api_key, STRIPE_WEBHOOK_SECRET=stripe.webhook_secret)
                 os.environ["PUBLIC_BASE_URL"] = stripe.public_base_url
@@ -195,6 +244,25 @@ def cmd_run(settings: Settings) -> None:
             uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="info")
     finally:
         stop.set()
+
+
+def subscribe_when_up(container: Container, address: str, health: str) -> None:
+    import time
+
+    import httpx
+
+    from integrations.ringcentral.subscription import subscribe
+
+    for _ in range(300):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(health, timeout=2).status_code == 200:
+                break
+        time.sleep(0.2)
+    assert container.ringcentral is not None
+    try:
+        subscribe(container.uow, container.ringcentral.client, address, container.clock)
+    except Exception:
+        log.exception("the fake RingCentral subscription failed: texts to the business will not arrive")
 
 
 def cmd_migrate(settings: Settings) -> None:
@@ -507,6 +575,55 @@ def plaid_main(argv: list[str]) -> int:
     return 0
 
 
+def ringcentral_main(argv: list[str]) -> int:
+    """`hibachi ringcentral subscribe|text`: the webhook subscription; text the business (the fake)."""
+    from integrations.ringcentral import RingCentralError
+    from integrations.ringcentral.fake import DEFAULT_PORT
+
+    parser = argparse.ArgumentParser(prog="hibachi ringcentral")
+    actions = parser.add_subparsers(dest="action", required=True)
+    sub = actions.add_parser("subscribe", help="create the webhook subscription, or renew the stored one")
+    sub.add_argument(
+        "--url", help="the webhook's public https URL (default RINGCENTRAL_WEBHOOK_URL, then PUBLIC_BASE_URL's)"
+    )
+    text = actions.add_parser("text", help="text the business as a customer (the offline fake only)")
+    text.add_argument("--from", dest="phone", required=True, metavar="PHONE", help="the customer's number, E.164")
+    text.add_argument("--fake", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the fake's base URL")
+    text.add_argument("words", help="what the customer says")
+    args = parser.parse_args(argv[1:])
+    if args.action == "text":
+        import httpx
+
+        try:
+            answer = httpx.post(f"{args.fake}/fake/text", json={"from": args.phone, "text": args.words}, timeout=60)
+        except httpx.HTTPError as error:
+            print(f"hibachi ringcentral: no fake RingCentral at {args.fake} ({type(error).__name__})", file=sys.stderr)
+            return 1
+        print(answer.text)
+        return 0 if answer.status_code == 200 else 1
+
+    def work(settings: Settings) -> int:
+        from integrations.ringcentral.subscription import subscribe
+
+        if settings.ringcentral() is None:
+            raise UsageError("RingCentral is not configured (RINGCENTRAL_CLIENT_ID, _CLIENT_SECRET, _JWT)")
+        public = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+        address = args.url or settings.ringcentral_webhook_url or f"{public}/webhooks/ringcentral"
+        container = prepare(settings)
+        try:
+            assert container.ringcentral is not None
+            done = subscribe(container.uow, container.ringcentral.client, address, container.clock)
+        except RingCentralError as error:
+            print(f"hibachi ringcentral: {error}", file=sys.stderr)
+            return 1
+        finally:
+            container.engine.dispose()
+        print(f"{done.action} subscription {done.subscription_id} for {address} (expires {done.expires_at})")
+        return 0
+
+    return with_settings(work)
+
+
 def progress_bar(label: str, done: int, total: int, *, width: int = 30) -> str:
     """`label [#########.....]  45%  450/1000`: drawn again in place on a terminal."""
     share = done / total if total else 1.0
@@ -662,6 +779,8 @@ def main(argv: list[str] | None = None) -> int:
         return user_main(argv)
     if argv and argv[0] == "plaid":
         return plaid_main(argv)
+    if argv and argv[0] == "ringcentral":
+        return ringcentral_main(argv)
     if argv and argv[0] in ("keys", "customer"):
         return privacy_main(argv)
     if argv and argv[0] == "audit":
@@ -672,9 +791,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="hibachi",
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
-        "`hibachi service create|rotate|deactivate`, `hibachi token create`; privacy: `hibachi keys rotate`,"
-        " `hibachi customer export|erase`; the audit log: `hibachi audit verify`; follow-ups: `hibachi journeys check`"
-        " (each has --help).",
+        "`hibachi service create|rotate|deactivate`, `hibachi token create`; texts: `hibachi ringcentral"
+        " subscribe|text`; privacy: `hibachi keys rotate`, `hibachi customer export|erase`; the audit log:"
+        " `hibachi audit verify`; follow-ups: `hibachi journeys check` (each has --help).",
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

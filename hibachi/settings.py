@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 from db.pii import BlindIndex, FieldCipher, PiiKeyError, decode_key, new_key, parse_keyring
 from hibachi.business_file import DEFAULT_BUSINESS_FILE
 
+if TYPE_CHECKING:
+    from integrations.ringcentral import RingCentralConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -167,6 +170,19 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     email_from: str = Field(default="bookings@localhost", pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)
+    # RingCentral SMS. No client id, secret or JWT: `make run` starts the offline fake; any one set
+    # needs all of them, the business number and the webhook verification token.
+    ringcentral_client_id: str | None = Field(default=None, description="the RingCentral app's client id")
+    ringcentral_client_secret: SecretStr | None = Field(default=None, description="the app's client secret")
+    ringcentral_jwt: SecretStr | None = Field(default=None, description="the JWT credential the app logs in with")
+    ringcentral_server_url: str = Field(default="https://platform.ringcentral.com", description="API host (a fake)")
+    ringcentral_from_number: str | None = Field(default=None, description="the business's texting number, E.164")
+    ringcentral_verification_token: SecretStr | None = Field(
+        default=None, description="our secret each webhook delivery repeats (16-64 letters, digits, - or _)"
+    )
+    ringcentral_sms_per_second: float = Field(default=1.0, gt=0, le=100, description="the account's SMS rate")
+    ringcentral_sms_burst: int = Field(default=5, ge=1, le=1000, description="texts sent at once before the rate")
+    ringcentral_webhook_url: str | None = Field(default=None, description="where RingCentral posts (subscribe)")
 
     @field_validator("database_url")
     @classmethod
@@ -194,6 +210,33 @@ class Settings(BaseSettings):
         if not is_secure_url(value):
             raise ValueError("must be an https:// URL (or http:// on loopback)")
         return value.rstrip("/")
+
+    @field_validator("ringcentral_server_url", "ringcentral_webhook_url")
+    @classmethod
+    def ringcentral_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not is_secure_url(value):
+            raise ValueError("must be an https:// URL (or http:// on loopback)")
+        return value.rstrip("/")
+
+    @field_validator("ringcentral_from_number")
+    @classmethod
+    def e164(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"\+[1-9]\d{7,14}", value.strip()):
+            raise ValueError("must be an E.164 number such as +19165550100")
+        return value.strip()
+
+    @field_validator("ringcentral_verification_token")
+    @classmethod
+    def verification_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", value.get_secret_value()):
+            raise ValueError("must be 16-64 letters, digits, - or _")
+        return value
 
     @field_validator("oidc_providers")
     @classmethod
@@ -298,6 +341,36 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
         )
 
+    def ringcentral(self) -> RingCentralConfig | None:
+        """RingCentral when its app credentials are set (all of them, with the number and the
+        verification token); None when none are (`make run` then starts the fake)."""
+        from integrations.ringcentral import RingCentralConfig
+
+        secret = self.ringcentral_client_secret.get_secret_value().strip() if self.ringcentral_client_secret else ""
+        jwt = self.ringcentral_jwt.get_secret_value().strip() if self.ringcentral_jwt else ""
+        client_id = (self.ringcentral_client_id or "").strip()
+        given = {"RINGCENTRAL_CLIENT_ID": client_id, "RINGCENTRAL_CLIENT_SECRET": secret, "RINGCENTRAL_JWT": jwt}
+        if not any(given.values()):
+            return None
+        token = self.ringcentral_verification_token
+        given |= {
+            "RINGCENTRAL_FROM_NUMBER": self.ringcentral_from_number or "",
+            "RINGCENTRAL_VERIFICATION_TOKEN": token.get_secret_value() if token else "",
+        }
+        for name, value in given.items():
+            if not value:
+                raise SettingsError(f"setting {name}: required with the other RingCentral settings")
+        return RingCentralConfig(
+            client_id=client_id,
+            client_secret=secret,
+            jwt=jwt,
+            server_url=self.ringcentral_server_url,
+            from_number=given["RINGCENTRAL_FROM_NUMBER"],
+            verification_token=given["RINGCENTRAL_VERIFICATION_TOKEN"],
+            rate_per_second=self.ringcentral_sms_per_second,
+            burst=self.ringcentral_sms_burst,
+        )
+
     def oidc(self) -> tuple[OidcProviderSettings, ...]:
         """The configured single sign-on providers (none when OIDC_PROVIDERS is unset)."""
         return parse_oidc_providers(self.oidc_providers)
@@ -307,6 +380,7 @@ def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
         settings.cipher()
+        settings.ringcentral()
     except ValidationError as error:
         first = error.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"

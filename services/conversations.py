@@ -126,6 +126,16 @@ class Inbound:
     reply_seq: int | None = None  # the reply's place in the thread (messages.seq)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A customer's message as `store_inbound` left it (`answer_inbound` takes it from here)."""
+
+    thread_id: str
+    message_id: str
+    seq: int
+    duplicate: bool  # the provider's message id was seen before: nothing stored now
+
+
 def handle_inbound(
     container: Container,
     *,
@@ -146,17 +156,58 @@ def handle_inbound(
 
     Card numbers are removed from `text` first, before anything stores, logs, checkpoints or shows
     it (domain.cards); the turn's reply then says we never take cards by text."""
+    stored = store_inbound(
+        container,
+        channel=channel,
+        contact=contact,
+        text=text,
+        provider=provider,
+        provider_message_id=provider_message_id,
+        email=email,
+    )
+    return answer_inbound(
+        container, stored, channel=channel, contact=contact, email=email, graph=graph, client_ip=client_ip, page=page
+    )
+
+
+def store_inbound(
+    container: Container,
+    *,
+    channel: Channel,
+    contact: str,
+    text: str,
+    provider: str | None = None,
+    provider_message_id: str | None = None,
+    email: str | None = None,
+) -> Stored:
+    """Step 1 alone (card numbers removed first): for a webhook that answers once the message is
+    stored and runs `answer_inbound` after its response."""
     text, _ = redact_card_numbers(text)
     received = container.bus.handle(ReceiveMessage(channel, contact, text, provider, provider_message_id, email)).body
-    thread_id, message_id = received["thread_id"], received["message_id"]
-    if received["duplicate"]:
+    return Stored(received["thread_id"], received["message_id"], received["seq"], bool(received["duplicate"]))
+
+
+def answer_inbound(
+    container: Container,
+    stored: Stored,
+    *,
+    channel: Channel,
+    contact: str,
+    email: str | None = None,
+    graph: CompiledGraph | None = None,
+    client_ip: str | None = None,
+    page: str | None = None,
+) -> Inbound:
+    """Steps 2 and 3 for a stored message (a duplicate only reports what its first delivery got)."""
+    thread_id, message_id = stored.thread_id, stored.message_id
+    if stored.duplicate:
         reply, mode, seq = _reply_and_mode(container, thread_id, message_id)
         return Inbound(thread_id, message_id, reply, duplicate=True, mode=mode, reply_seq=seq)
     compiled = graph if graph is not None else container.agent().graph()
     phone = normalize_phone(contact) if channel == "sms" else None
     with thread_lock(container, thread_id):
         with container.uow() as uow:
-            waiting = uow.threads.waiting(thread_id, up_to_seq=received["seq"])
+            waiting = uow.threads.waiting(thread_id, up_to_seq=stored.seq)
         for message in waiting:
             # Only this request's own message came from this IP and page.
             origin = (client_ip, page) if message.id == message_id else (None, None)
@@ -174,7 +225,7 @@ def receive_sms(
     provider: str = "sms-test",
     graph: CompiledGraph | None = None,
 ) -> Inbound:
-    """An inbound text, as the SMS webhook will deliver it (test-only until the RingCentral adapter)."""
+    """An inbound text, as the RingCentral webhook delivers it (the tests' way in, with no provider)."""
     return handle_inbound(
         container,
         channel="sms",

@@ -1,5 +1,6 @@
 """Housekeeping that runs beside the app: snoozed threads whose time has come reopen (every minute);
-expired idempotency keys and login attempts too old to throttle anyone are purged (hourly)."""
+expired idempotency keys and login attempts too old to throttle anyone are purged, and RingCentral's
+webhook subscription is renewed when it nears its end (hourly)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from db.tables import message_threads
 from db.uow import UnitOfWork
 from domain.clock import Clock
 from domain.commands import ReopenThread
+from integrations.ringcentral.subscription import renew_if_due
 from services.identity import purge_login_attempts
 
 if TYPE_CHECKING:
@@ -66,6 +68,10 @@ def run_housekeeping(
                 attempts = purge_login_attempts(container.uow, container.clock)
                 if purged or attempts:
                     log.info("purged %d expired idempotency keys, %d old login attempts", purged, attempts)
+                if container.ringcentral is not None:
+                    renewed = renew_if_due(container.uow, container.ringcentral.client, container.clock)
+                    if renewed is not None:
+                        log.info("RingCentral subscription %s renewed", renewed.subscription_id)
                 next_purge = waited + purge_every
         except Exception:  # a database restart must not end housekeeping
             log.exception("housekeeping failed; retrying later")

@@ -2,8 +2,8 @@
 
 Enqueueing: every text is queued here (`enqueue_thread_message` for a thread's message: the agent's
 reply, a staff reply, a carrier keyword answer; `enqueue_notice` for a booking notice such as the
-payment link). Sending: `SmsSender.gate` wraps the transport target (today the log-only one; the
-RingCentral adapter plugs in behind the same `Target` interface) and decides again at send time,
+payment link). Sending: `SmsSender.gate` wraps the transport target (RingCentral's when configured,
+integrations/ringcentral; else the log-only one) and decides again at send time,
 because consent can change between enqueue and send (domain.texting has the rules).
 
 - Refused (opted out, no express consent for a notice, no number): permanent for that message.

@@ -303,6 +303,11 @@ def booked(booking: Mapping[str, Any], link: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def deposit_link_text(reference: str, url: str) -> str:
+    """The text that (re)sends a booking's deposit link."""
+    return f"Your deposit link for {reference}: {url} (a secure page; we never take card numbers by text)"
+
+
 def after_booking() -> str:
     return "You're all set! If you need anything else, just message me."
 

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from agent import wording
 from db.outbox import OutboxMessage
 from db.tables import bookings, payment_links, sms_deliveries
 from db.uow import UnitOfWork
@@ -147,7 +148,7 @@ class RingCentralSms:
         if url is None:
             # The link is made by its own outbox row, perhaps not yet: retried with backoff.
             raise RuntimeError("the booking has no open deposit link yet")
-        return customer.phone, f"Your deposit link for {payload.get('reference')}: {url}"
+        return customer.phone, wording.deposit_link_text(str(payload.get("reference")), url)
 
 
 # A status after which RingCentral reports nothing newer: a late "Sent" must not undo "Delivered".

@@ -64,6 +64,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/admin/static"),
         # Plaid's webhooks: verified by their signed Plaid-Verification JWT.
         ("POST", "/webhooks/plaid"),
+        # Google Calendar pushes: a known channel id with its secret token (services/chef_calendars.py).
+        ("POST", "/webhooks/google-calendar"),
     }
 )
 

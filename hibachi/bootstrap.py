@@ -18,10 +18,12 @@ from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
+from integrations.google import CalendarApi, GoogleConfig
 from integrations.logging_targets import log_only
 from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
+from services.chef_calendars import ChefCalendars
 from services.context import ServiceContext
 from services.outbox_dispatcher import OutboxDispatcher, Target
 from services.queries import Queries
@@ -42,6 +44,7 @@ LOGGING_TARGETS: dict[str, Target] = {
         handlers.SEND_SMS,
         handlers.NOTIFY_STAFF_HANDOFF,
         handlers.NOTIFY_PAYMENT_LINK,
+        handlers.CALENDAR_EVENT,
     )
 }
 
@@ -66,6 +69,7 @@ class Container:
     understander: Understander = RULES  # the agent's understanding engine (AGENT_ENGINE)
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
+    calendars: ChefCalendars | None = None  # chefs' Google calendars; None: bookings are only logged
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -107,6 +111,7 @@ def bootstrap(
     phraser: Phraser | None = None,
     token_key: bytes | None = None,
     stripe: StripeConfig | None = None,
+    google: GoogleConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -125,6 +130,10 @@ def bootstrap(
         # Stripe makes the deposit links and refunds; the other messages keep what was chosen.
         chosen |= StripePayments(stripe, uow_factory, clock).targets(handlers.DEPOSIT_LINK, handlers.REFUND_DEPOSIT)
         queries.deposit_link_wait_seconds = 8.0
+    calendars = None
+    if google is not None:
+        calendars = ChefCalendars(google, CalendarApi(google), uow_factory, business, clock)
+        chosen |= calendars.targets()
     # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
     sms_sender = SmsSender(uow_factory, clock, business.timezone)
     for name in SMS_TARGETS:
@@ -144,4 +153,5 @@ def bootstrap(
         understander=understander,
         phraser=phraser or TEMPLATES,
         stripe=stripe,
+        calendars=calendars,
     )

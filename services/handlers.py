@@ -90,6 +90,9 @@ NOTIFY_CONFIRMED = "notify.booking_confirmation"
 NOTIFY_RESCHEDULED = "notify.booking_rescheduled"
 NOTIFY_CANCELLED = "notify.booking_cancelled"
 NOTIFY_PAYMENT_LINK = "notify.payment_link"  # text the customer the booking's (new) deposit link
+# The chef's calendar event of a booking, made to match the booking as it is when sent (create, move,
+# delete): one target for all three, so rows retried or run out of order converge (services/chef_calendars.py).
+CALENDAR_EVENT = "calendar.booking_event"
 
 
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
@@ -242,7 +245,11 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
-        [(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}), (NOTIFY_CONFIRMED, message)],
+        [
+            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}),
+            (NOTIFY_CONFIRMED, message),
+            (CALENDAR_EVENT, message),
+        ],
         aggregate_id=booking.id,
     )
     if cmd.thread_id:
@@ -275,14 +282,16 @@ def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceCont
         chef_id = _free_chef(uow, ctx, booking.zone_id, cmd.date, slot, exclude=booking.id, prefer=booking.chef_id)
     else:
         chef_id = booking.chef_id  # the aggregate refuses these below with the precise reason
-    expected = booking.version
+    expected, previous_chef = booking.version, booking.chef_id
     booking.reschedule(day=cmd.date, slot=slot, chef_id=chef_id, rules=business.cancellation, source=source)
     booking.version = expected + len(booking.pending_events)
     at = ctx.clock.now()
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
+    message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
-        [(NOTIFY_RESCHEDULED, {"booking_id": booking.id, "reference": booking.reference})], aggregate_id=booking.id
+        [(NOTIFY_RESCHEDULED, message), (CALENDAR_EVENT, message | {"previous_chef_id": previous_chef})],
+        aggregate_id=booking.id,
     )
     return booking_view(booking, chef_name=business.chef_name(chef_id))
 
@@ -300,7 +309,7 @@ def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
-    messages = [(NOTIFY_CANCELLED, message)]
+    messages = [(NOTIFY_CANCELLED, message), (CALENDAR_EVENT, message)]
     if event.refund_cents:
         messages.append((REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}))
     uow.outbox.add_many(messages, aggregate_id=booking.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httplib2
-from googleapiclient.discovery import build_from_document
-from googleapiclient.errors import HttpError
 
 DISCOVERY = Path(__file__).with_name("calendar_v3_discovery.json")
 SCOPES = ("https://www.googleapis.com/auth/calendar",)
@@ -82,6 +81,12 @@ class CalendarApi:
     callers retry, with their own backoff."""
 
     def __init__(self, config: GoogleConfig) -> None:
+        with warnings.catch_warnings():
+            # google-api-core warns at import about a grpcio this client never uses; the CLI's
+            # stderr is one line per problem, so keep the notice out of it.
+            warnings.simplefilter("ignore", FutureWarning)
+            from googleapiclient.discovery import build_from_document
+
         document = dict(_document())
         if config.api_base:
             document["rootUrl"] = config.api_base.rstrip("/") + "/"
@@ -99,6 +104,8 @@ class CalendarApi:
 
     @staticmethod
     def _run(request: Any) -> Any:
+        from googleapiclient.errors import HttpError
+
         try:
             return request.execute()
         except HttpError as error:
@@ -164,13 +171,17 @@ class CalendarApi:
             for cal, info in response.get("calendars", {}).items()
         }
 
-    def watch(self, calendar_id: str, channel_id: str, token: str, address: str) -> tuple[str, datetime | None]:
-        """Open a push channel on the calendar's events: (resource id, expiry)."""
-        body = {"id": channel_id, "type": "web_hook", "address": address, "token": token}
+    def watch(
+        self, calendar_id: str, channel_id: str, token: str, address: str, expires: datetime | None = None
+    ) -> tuple[str, datetime | None]:
+        """Open a push channel on the calendar's events: (resource id, the expiry Google granted)."""
+        body: dict[str, Any] = {"id": channel_id, "type": "web_hook", "address": address, "token": token}
+        if expires is not None:  # asked for; Google may grant less
+            body["expiration"] = str(int(expires.timestamp() * 1000))
         channel = self._run(self._service.events().watch(calendarId=calendar_id, body=body))
         expiration = channel.get("expiration")
-        expires = datetime.fromtimestamp(int(expiration) / 1000, UTC) if expiration else None
-        return str(channel["resourceId"]), expires
+        granted = datetime.fromtimestamp(int(expiration) / 1000, UTC) if expiration else None
+        return str(channel["resourceId"]), granted
 
     def stop_channel(self, channel_id: str, resource_id: str) -> None:
         try:

@@ -182,7 +182,8 @@ class FakeGoogleCalendar:
         cal = request.path_params["cal"]
         self.calls.append(("POST", request.url.path))
         body = json.loads(await request.body())
-        expiration = int((datetime.now(UTC) + CHANNEL_TTL).timestamp() * 1000)
+        # The asked-for expiry as is (the app's clock may not be this machine's), else a week.
+        expiration = int(body.get("expiration") or (datetime.now(UTC) + CHANNEL_TTL).timestamp() * 1000)
         channel = {
             "kind": "api#channel",
             "id": body["id"],
@@ -208,13 +209,16 @@ class FakeGoogleCalendar:
         return Response(status_code=204)
 
     # ------------------------------------------------------------------ what a person (or a test) does
-    def add_busy(self, cal: str, start: datetime, end: datetime, summary: str = "Dentist") -> dict[str, Any]:
-        """The chef puts something in their own calendar; the app's channels are told."""
+    def add_busy(
+        self, cal: str, start: datetime, end: datetime, summary: str = "Dentist", *, notify: bool = True
+    ) -> dict[str, Any]:
+        """The chef puts something in their own calendar; the app's channels are told (unless not)."""
         body = {"summary": summary, "start": {"dateTime": start.isoformat()}, "end": {"dateTime": end.isoformat()}}
         with self.lock:
             event = self._touch(body | {"id": secrets.token_hex(10), "status": "confirmed"})
             self._calendar(cal)[event["id"]] = event
-        self.notify(cal)
+        if notify:
+            self.notify(cal)
         return self._public(event)
 
     def remove(self, cal: str, event_id: str) -> None:

@@ -3,12 +3,14 @@ fake, the fake's pushes go into the real app's /webhooks/google-calendar."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,10 +24,13 @@ from domain.clock import FixedClock
 from domain.commands import CancelBooking, RescheduleBooking
 from domain.errors import SlotUnavailable
 from hibachi.bootstrap import Container
+from hibachi.cli import google_config
+from hibachi.settings import SettingsError, load_settings
 from integrations.google import CalendarApi, GoogleConfig, event_id_for
 from integrations.google.fake import FakeGoogleCalendar
 from services import handlers
 from services.chef_calendars import ChefCalendars
+from services.maintenance import tend_calendars
 from tests.factories import create_booking_cmd
 
 TZ = ZoneInfo("America/Los_Angeles")
@@ -248,3 +253,48 @@ def test_busy_time_blocks_a_slot_only_when_it_reaches_the_event_or_its_buffer(bu
     assert free("16:00", "17:00")  # ends as the buffer starts
     assert not free("20:30", "21:00")  # inside the buffer after (20:00-21:00)
     assert free("21:00", "22:00")
+
+
+def test_the_fakes_http_knob_adds_busy_time_and_pushes_it(container: Container, world: World) -> None:
+    world.calendars.watch()
+    kenji = world.cal["Kenji Sato"]
+    body = {"calendar": kenji, "start": local(DAY, "16:30").isoformat(), "end": local(DAY, "17:15").isoformat()}
+    assert httpx.post(f"{world.fake.base_url}/fake/busy", json=body, timeout=30).status_code == 200
+    assert [p["status"] for p in world.fake.pushes] == [200]
+    assert free_at(container, "18:00") == 2
+
+
+def test_housekeeping_renews_channels_and_syncs(container: Container, world: World) -> None:
+    world.fake.add_busy(world.cal["Maria Lopez"], local(DAY, "16:30"), local(DAY, "17:15"))  # no channel yet
+    tend_calendars(container)
+    assert len(world.fake.channels) == 3
+    assert free_at(container, "18:00") == 2
+
+
+# ---------------------------------------------------------------- settings
+def test_calendar_settings(settings_env: pytest.MonkeyPatch, business: Business) -> None:
+    assert google_config(load_settings(), business) is None  # `make run` starts the fake then
+
+    settings_env.setenv("GOOGLE_API_BASE", "http://127.0.0.1:9")
+    fake = google_config(load_settings(), business)
+    assert fake is not None and fake.fake and fake.service_account_info is None
+    assert sorted(fake.calendars.values()) == [
+        "kenji-sato@hibachi.fake",
+        "maria-lopez@hibachi.fake",
+        "tony-nguyen@hibachi.fake",
+    ]
+
+    key = json.dumps({"type": "service_account", "client_email": "x@y.iam.gserviceaccount.com"})
+    settings_env.setenv("GOOGLE_SERVICE_ACCOUNT_JSON", key)
+    with pytest.raises(SettingsError, match="GOOGLE_CALENDAR_IDS: required"):
+        google_config(load_settings(), business)
+    settings_env.setenv("GOOGLE_CALENDAR_IDS", '{"Nobody": "n@group.calendar.google.com"}')
+    with pytest.raises(SettingsError, match="no chef named 'Nobody'"):
+        google_config(load_settings(), business)
+    settings_env.setenv("GOOGLE_CALENDAR_IDS", '{"Kenji Sato": "k@group.calendar.google.com"}')
+    real = google_config(load_settings(), business)
+    assert real is not None and not real.fake
+    assert list(real.calendars.values()) == ["k@group.calendar.google.com"]  # the others keep no calendar
+    settings_env.setenv("GOOGLE_CALENDAR_IDS", "[1]")
+    with pytest.raises(SettingsError, match="GOOGLE_CALENDAR_IDS"):
+        load_settings()

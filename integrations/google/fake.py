@@ -10,8 +10,9 @@ uses, so tests and `make run` drive the official client with no Google account.
     POST   /calendar/v3/channels/stop                     close one
 
 Knobs for a test or a demo: `add_busy` (a chef's dentist appointment, then a push to the app),
-`expire_sync_tokens`, `notify`. Pushes are sent only by the knobs, never from inside an API call
-(the app's sync would call back into this server while it waits).
+`expire_sync_tokens`, `notify`; over HTTP, `POST /fake/busy {"calendar", "start", "end"}` does
+`add_busy`. Pushes are sent only by the knobs, never from inside an API call (the app's sync would
+call back into this server while it waits).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import uvicorn
 from starlette.applications import Starlette
@@ -72,6 +74,7 @@ class FakeGoogleCalendar:
                 Route(PREFIX + "/calendars/{cal}/events/{id}", self._delete, methods=["DELETE"]),
                 Route(PREFIX + "/freeBusy", self._freebusy, methods=["POST"]),
                 Route(PREFIX + "/channels/stop", self._stop, methods=["POST"]),
+                Route("/fake/busy", self._fake_busy, methods=["POST"]),
             ]
         )
 
@@ -209,6 +212,13 @@ class FakeGoogleCalendar:
         return Response(status_code=204)
 
     # ------------------------------------------------------------------ what a person (or a test) does
+    async def _fake_busy(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        start, end = _instant({"dateTime": body["start"]}), _instant({"dateTime": body["end"]})
+        # On a worker thread: the push it sends makes the app call back into this server.
+        event = await anyio.to_thread.run_sync(self.add_busy, body["calendar"], start, end, body.get("summary", "Busy"))
+        return JSONResponse(event)
+
     def add_busy(
         self, cal: str, start: datetime, end: datetime, summary: str = "Dentist", *, notify: bool = True
     ) -> dict[str, Any]:

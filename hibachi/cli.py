@@ -187,7 +187,8 @@ def cmd_run(settings: Settings) -> None:
             f"            curl -X POST {fake_plaid.base_url}/fake/credit"
             ' -d \'{"amount_cents": 10000, "payer": "Dana Lee", "memo": "MH-XXXXX deposit"}\'\n'
         )
-    if settings.google_service_account() is None and settings.google_api_base is None:
+    fake_google = settings.google_service_account() is None and settings.google_api_base is None
+    if fake_google:
         # No service account: the offline fake Google Calendar, where each chef has a calendar.
         from integrations.google.fake import FakeGoogleCalendar
 
@@ -200,6 +201,8 @@ def cmd_run(settings: Settings) -> None:
             ' "start": "2026-12-12T16:30:00-08:00", "end": "2026-12-12T17:30:00-08:00"}\'\n'
         )
     container = prepare(settings, stripe=stripe)
+    if fake_google and container.calendars is not None:
+        container.calendars.forget_channels()  # the last run's fake took its channels with it
     if fake_plaid is not None:
         from services.bank_sync import store_item
 

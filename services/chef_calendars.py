@@ -193,6 +193,13 @@ class ChefCalendars:
             return {"calendar_id": row.calendar_id, "synced": False}
         return self.sync(row.calendar_id) | {"synced": True}
 
+    def forget_channels(self) -> None:
+        """Drop the stored channels (a fresh fake, whose memory held them, is starting): the next
+        `watch` opens new ones."""
+        with self.uow_factory() as uow:
+            execute(uow.conn, "DELETE FROM integra.calendar_channels")
+            uow.commit()
+
     def watch(self, *, renew_within: timedelta = RENEW_WITHIN) -> list[dict[str, Any]]:
         """Make sure every chef calendar has a live push channel: open one where there is none or the
         newest expires within `renew_within`, then stop the ones it replaces."""

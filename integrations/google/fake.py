@@ -61,6 +61,7 @@ class FakeGoogleCalendar:
         self.events: dict[str, dict[str, dict[str, Any]]] = {}  # calendar -> event id -> event
         self.seq = itertools.count(1)
         self.generation: dict[str, int] = {}  # bumped by expire_sync_tokens: older tokens answer 410
+        self.epoch = secrets.token_hex(4)  # a token from another run of the fake answers 410 too
         self.channels: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []  # (method, path) of every API request
         self.pushes: list[dict[str, Any]] = []  # pushes sent, with the app's answer
@@ -147,8 +148,8 @@ class FakeGoogleCalendar:
             events = self._calendar(cal)
             token = params.get("syncToken")
             if token:
-                generation, _, since = token.partition("-")
-                if int(generation) != self.generation[cal]:
+                generation, since, epoch = [*token.split("-"), "", "", ""][:3]
+                if (generation, epoch) != (str(self.generation[cal]), self.epoch):
                     return _error(410, "Sync token is no longer valid, a full sync is required.", "fullSyncRequired")
                 changed = [e for e in events.values() if e["_seq"] > int(since)]
             else:
@@ -160,7 +161,7 @@ class FakeGoogleCalendar:
                 body["nextPageToken"] = str(offset + size)
             else:
                 latest = max((e["_seq"] for e in events.values()), default=0)
-                body["nextSyncToken"] = f"{self.generation[cal]}-{latest}"
+                body["nextSyncToken"] = f"{self.generation[cal]}-{latest}-{self.epoch}"
         return JSONResponse(body)
 
     async def _freebusy(self, request: Request) -> Response:

@@ -189,7 +189,9 @@ class ChefCalendars:
             ).fetchone()
         if row is None or not hmac.compare_digest(bytes(row.token_hash), _token_hash(token or "")):
             raise ChannelRefused("unknown channel or wrong token")
-        if state == "sync":  # the channel's first message: nothing changed yet
+        if state == "sync" or self.config.chef_of(row.calendar_id) is None:
+            # The channel's first message (nothing changed yet), or a calendar no chef has any more
+            # (its channel is left to expire): acknowledged, nothing to pull.
             return {"calendar_id": row.calendar_id, "synced": False}
         return self.sync(row.calendar_id) | {"synced": True}
 

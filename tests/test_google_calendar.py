@@ -298,3 +298,18 @@ def test_calendar_settings(settings_env: pytest.MonkeyPatch, business: Business)
     settings_env.setenv("GOOGLE_CALENDAR_IDS", "[1]")
     with pytest.raises(SettingsError, match="GOOGLE_CALENDAR_IDS"):
         load_settings()
+
+
+def test_a_push_for_a_calendar_no_chef_has_any_more_is_acknowledged(
+    container: Container, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.calendars.watch()
+    kenji = world.cal["Kenji Sato"]
+    config = world.calendars.config
+    others = {chef: cal for chef, cal in config.calendars.items() if cal != kenji}
+    monkeypatch.setattr(
+        world.calendars, "config", GoogleConfig(others, config.channel_address, api_base=config.api_base)
+    )
+    world.fake.add_busy(kenji, local(DAY, "16:30"), local(DAY, "17:15"))
+    assert [p["status"] for p in world.fake.pushes] == [200]
+    assert free_at(container, "18:00") == 3

@@ -37,6 +37,7 @@ from domain.clock import Clock
 from integrations.google.calendar import (
     BOOKING_PROPERTY,
     CalendarApi,
+    CalendarError,
     GoogleConfig,
     SyncTokenExpired,
     event_id_for,
@@ -115,9 +116,14 @@ class ChefCalendars:
             "status": "confirmed",
             "extendedProperties": {"private": {BOOKING_PROPERTY: booking_id}},
         }
-        created = self.api.insert_event(calendar_id, body | {"id": event_id})
-        if created is None:  # made by an earlier attempt (or the booking moved): bring it up to date
-            self.api.patch_event(calendar_id, event_id, body)
+        try:
+            created = self.api.insert_event(calendar_id, body | {"id": event_id})
+            if created is None:  # made by an earlier attempt (or the booking moved): bring it up to date
+                self.api.patch_event(calendar_id, event_id, body)
+        except CalendarError as error:
+            if error.status == 400:  # Google refuses the request itself: sending it again cannot help
+                raise PermanentFailure(str(error)) from error
+            raise
         return result | {"calendar_id": calendar_id, "created": created is not None}
 
     # ------------------------------------------------------------------ calendar -> busy time

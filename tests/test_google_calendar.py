@@ -313,3 +313,23 @@ def test_a_push_for_a_calendar_no_chef_has_any_more_is_acknowledged(
     world.fake.add_busy(kenji, local(DAY, "16:30"), local(DAY, "17:15"))
     assert [p["status"] for p in world.fake.pushes] == [200]
     assert free_at(container, "18:00") == 3
+
+
+def test_all_day_events_are_busy_and_free_ones_are_not(container: Container, world: World) -> None:
+    kenji, maria = world.cal["Kenji Sato"], world.cal["Maria Lopez"]
+    world.calendars.api.insert_event(
+        kenji, {"summary": "Vacation", "start": {"date": DAY.isoformat()}, "end": {"date": "2026-12-13"}}
+    )
+    world.calendars.api.insert_event(
+        maria,
+        {
+            "summary": "Maybe lunch",
+            "transparency": "transparent",
+            "start": {"dateTime": local(DAY, "17:00").isoformat()},
+            "end": {"dateTime": local(DAY, "19:00").isoformat()},
+        },
+    )
+    world.calendars.sync_all()
+    assert free_at(container, "12:00") == 2  # Kenji is away all day (local midnight to midnight)
+    assert free_at(container, "21:00") == 2
+    assert free_at(container, "12:00", DAY + timedelta(days=1)) == 3

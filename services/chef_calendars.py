@@ -25,7 +25,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, LiteralString
 from zoneinfo import ZoneInfo
 
 from db.outbox import OutboxMessage
@@ -214,30 +214,43 @@ class ChefCalendars:
         now = self.clock.now()
         opened = []
         for calendar_id in self.config.calendars.values():
-            with self.uow_factory() as uow:
+            with self.uow_factory() as guard:
+                # One renewal of a calendar at a time: housekeeping runs in the app and in every worker.
+                execute(guard.conn, "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"watch:{calendar_id}",))
                 old = execute(
-                    uow.conn,
+                    guard.conn,
                     "SELECT id, resource_id, expires_at FROM integra.calendar_channels WHERE calendar_id = %s",
                     (calendar_id,),
                 ).fetchall()
-            if any(r.expires_at is None or r.expires_at > now + renew_within for r in old):
-                continue
-            channel_id, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
-            resource_id, expires = self.api.watch(
-                calendar_id, channel_id, token, self.config.channel_address, now + CHANNEL_TTL
-            )
-            with self.uow_factory() as uow:
-                execute(
-                    uow.conn,
-                    "INSERT INTO integra.calendar_channels (id, calendar_id, token_hash, resource_id, expires_at)"
-                    " VALUES (%s, %s, %s, %s, %s)",
-                    (channel_id, calendar_id, _token_hash(token), resource_id, expires),
+                if any(r.expires_at is not None and r.expires_at > now + renew_within for r in old):
+                    continue
+                channel_id, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
+                # Stored before Google is asked: its first message ("sync") may come before watch returns.
+                self._write(
+                    "INSERT INTO integra.calendar_channels (id, calendar_id, token_hash, resource_id)"
+                    " VALUES (%s, %s, %s, '')",
+                    (channel_id, calendar_id, _token_hash(token)),
                 )
-                uow.commit()
-            for r in old:  # the new channel is live: the old ones go (an overlap loses nothing)
-                self.api.stop_channel(r.id, r.resource_id)
-                with self.uow_factory() as uow:
-                    execute(uow.conn, "DELETE FROM integra.calendar_channels WHERE id = %s", (r.id,))
-                    uow.commit()
+                try:
+                    resource_id, expires = self.api.watch(
+                        calendar_id, channel_id, token, self.config.channel_address, now + CHANNEL_TTL
+                    )
+                except Exception:
+                    self._write("DELETE FROM integra.calendar_channels WHERE id = %s", (channel_id,))
+                    raise
+                self._write(
+                    "UPDATE integra.calendar_channels SET resource_id = %s, expires_at = %s WHERE id = %s",
+                    (resource_id, expires, channel_id),
+                )
+                for r in old:  # the new channel is live: the old ones go (an overlap loses nothing)
+                    if r.resource_id:
+                        self.api.stop_channel(r.id, r.resource_id)
+                    self._write("DELETE FROM integra.calendar_channels WHERE id = %s", (r.id,))
             opened.append({"calendar_id": calendar_id, "channel_id": channel_id, "expires_at": expires})
         return opened
+
+    def _write(self, query: LiteralString, params: tuple[Any, ...]) -> None:
+        """One statement in its own committed transaction (seen at once by the webhook)."""
+        with self.uow_factory() as uow:
+            execute(uow.conn, query, params)
+            uow.commit()

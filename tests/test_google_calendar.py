@@ -4,6 +4,7 @@ fake, the fake's pushes go into the real app's /webhooks/google-calendar."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -333,3 +334,14 @@ def test_all_day_events_are_busy_and_free_ones_are_not(container: Container, wor
     assert free_at(container, "12:00") == 2  # Kenji is away all day (local midnight to midnight)
     assert free_at(container, "21:00") == 2
     assert free_at(container, "12:00", DAY + timedelta(days=1)) == 3
+
+
+def test_concurrent_renewals_open_one_channel_per_calendar(world: World) -> None:
+    results: list[list[dict[str, Any]]] = []
+    threads = [threading.Thread(target=lambda: results.append(world.calendars.watch())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(r) for r in results) == 3
+    assert len(world.fake.channels) == 3

@@ -4,19 +4,30 @@ fake, the fake's pushes go into the real app's /webhooks/google-calendar."""
 from __future__ import annotations
 
 import json
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
 import threading
+import time as time_module
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from api.app import create_app
+from db.embedded import drop_database, ensure_database
+from db.engine import sqlalchemy_url
 from db.outbox import OutboxMessage
 from db.tables import calendar_busy, calendar_sync, outbox
 from domain.availability import ChefSchedule, chef_is_free
@@ -26,7 +37,7 @@ from domain.commands import CancelBooking, RescheduleBooking
 from domain.errors import SlotUnavailable
 from hibachi.bootstrap import Container
 from hibachi.cli import google_config
-from hibachi.settings import SettingsError, load_settings
+from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, SettingsError, fresh_keys, load_settings
 from integrations.google import CalendarApi, GoogleConfig, event_id_for
 from integrations.google.fake import FakeGoogleCalendar
 from services import handlers
@@ -345,3 +356,65 @@ def test_concurrent_renewals_open_one_channel_per_calendar(world: World) -> None
         thread.join()
     assert sum(len(r) for r in results) == 3
     assert len(world.fake.channels) == 3
+
+
+# ---------------------------------------------------------------- `hibachi run` with no service account
+@pytest.fixture
+def scratch_url(admin_url: str) -> Iterator[str]:
+    name = f"hibachi_scratch_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(admin_url, name)
+    yield url
+    drop_database(admin_url, name)
+
+
+def test_run_without_a_service_account_takes_a_chefs_appointment_from_its_fake(
+    tmp_path: Path, scratch_url: str
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS and not k.startswith(("GOOGLE_", "STRIPE_"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hibachi.cli", "run"],
+        env=base | fresh_keys("k1") | {"DATABASE_URL": scratch_url, "PORT": str(port), "DATA_DIR": str(tmp_path)},
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in server.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    engine = create_engine(sqlalchemy_url(scratch_url))
+    try:
+        fake_url = None
+        deadline = time_module.monotonic() + 90
+        while fake_url is None and time_module.monotonic() < deadline:
+            found = re.search(r"fake Google Calendar at (http://\S+)", lines.get(timeout=90))
+            fake_url = found.group(1) if found else None
+        assert fake_url, "run printed no fake Google Calendar address"
+
+        def count(query: str) -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text(query)).scalar_one())
+
+        # Housekeeping opens a channel per chef calendar as the app starts.
+        while time_module.monotonic() < deadline and count("SELECT count(*) FROM integra.calendar_channels") < 3:
+            time_module.sleep(0.2)
+        busy = {
+            "calendar": "kenji-sato@hibachi.fake",
+            "start": "2026-12-12T16:30:00-08:00",
+            "end": "2026-12-12T17:30:00-08:00",
+        }
+        assert httpx.post(f"{fake_url}/fake/busy", json=busy, timeout=30).status_code == 200
+        while time_module.monotonic() < deadline and count("SELECT count(*) FROM integra.calendar_busy") == 0:
+            time_module.sleep(0.2)
+        assert count("SELECT count(*) FROM integra.calendar_busy WHERE calendar_id = 'kenji-sato@hibachi.fake'") == 1
+    finally:
+        engine.dispose()
+        server.terminate()
+        server.wait(20)

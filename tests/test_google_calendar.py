@@ -418,3 +418,27 @@ def test_run_without_a_service_account_takes_a_chefs_appointment_from_its_fake(
         engine.dispose()
         server.terminate()
         server.wait(20)
+
+
+def test_the_calendar_command_watches_and_syncs(tmp_path: Path, scratch_url: str) -> None:
+    fake = FakeGoogleCalendar()
+    server = fake.server()
+    url = server.start()
+    try:
+        fake.add_busy("maria-lopez@hibachi.fake", local(DAY, "09:00"), local(DAY, "10:00"))
+        base = {k: v for k, v in os.environ.items() if k not in KEY_SETTINGS and not k.startswith("GOOGLE_")}
+        env = base | fresh_keys("k1") | {"DATABASE_URL": scratch_url, "DATA_DIR": str(tmp_path), "GOOGLE_API_BASE": url}
+
+        def hibachi(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "hibachi.cli", "calendar", *args]
+            return subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+        watched = hibachi("watch")
+        assert watched.returncode == 0, watched.stderr
+        assert len(fake.channels) == 3 and watched.stdout.count(": channel ") == 3
+        synced = hibachi("sync")
+        assert synced.returncode == 0, synced.stderr
+        assert "maria-lopez@hibachi.fake: full sync, 1 change(s), 1 busy" in synced.stdout
+        assert hibachi("watch").stdout == ""  # every channel is live for days
+    finally:
+        server.stop()

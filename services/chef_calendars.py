@@ -149,8 +149,10 @@ class ChefCalendars:
             if full:
                 execute(uow.conn, "DELETE FROM integra.calendar_busy WHERE calendar_id = %s", (calendar_id,))
             busy = 0
+            past = self.clock.now() - timedelta(days=1)  # what ended before this can no longer block a booking
             for event in items:
-                if event.get("status") == "cancelled" or event.get("transparency") == "transparent" or _ours(event):
+                gone = event.get("status") == "cancelled" or event.get("transparency") == "transparent"
+                if gone or _ours(event) or parse_time(event["end"], self.business.timezone) < past:
                     execute(
                         uow.conn,
                         "DELETE FROM integra.calendar_busy WHERE calendar_id = %s AND event_id = %s",

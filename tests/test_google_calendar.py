@@ -442,3 +442,11 @@ def test_the_calendar_command_watches_and_syncs(tmp_path: Path, scratch_url: str
         assert hibachi("watch").stdout == ""  # every channel is live for days
     finally:
         server.stop()
+
+
+def test_past_events_are_not_kept(container: Container, world: World) -> None:
+    kenji = world.cal["Kenji Sato"]
+    now = container.clock.now()
+    world.fake.add_busy(kenji, now - timedelta(days=3), now - timedelta(days=3) + timedelta(hours=1))
+    world.fake.add_busy(kenji, now + timedelta(hours=2), now + timedelta(hours=3))
+    assert world.calendars.sync(kenji)["busy"] == 1

@@ -23,6 +23,7 @@ from api.commands.routes import router as commands_router
 from api.deps import ContainerDep
 from api.errors import error_body, install_error_handlers
 from api.queries.routes import router as queries_router
+from api.webhooks.google_calendar import router as google_calendar_webhook_router
 from api.webhooks.plaid import router as plaid_webhook_router
 from api.webhooks.ringcentral import router as ringcentral_webhook_router
 from api.webhooks.stripe import router as stripe_webhook_router
@@ -80,6 +81,7 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
     app.include_router(stripe_webhook_router)
     app.include_router(plaid_webhook_router)
     app.include_router(ringcentral_webhook_router)
+    app.include_router(google_calendar_webhook_router)
     # htmx, its SSE extension and the admin stylesheet: public files (the pages that use them are not).
     app.mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="admin-static")
 

@@ -66,6 +66,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/webhooks/plaid"),
         # RingCentral's deliveries: they carry our subscription's Verification-Token.
         ("POST", "/webhooks/ringcentral"),
+        # Google Calendar pushes: a known channel id with its secret token (services/chef_calendars.py).
+        ("POST", "/webhooks/google-calendar"),
     }
 )
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select, text, update
 
@@ -243,13 +244,34 @@ class ChefRepository:
             events[str(chef)].append(datetime.combine(day, slot))
         return events
 
+    def _busy(self, first_day: date, last_day: date, chef_id: str | None) -> dict[str, list[tuple[datetime, datetime]]]:
+        # A day either side: a busy interval there can still reach a slot's travel buffer.
+        tz = ZoneInfo(self.business.timezone)
+        since = datetime.combine(first_day - timedelta(days=1), time(), tz)
+        until = datetime.combine(last_day + timedelta(days=2), time(), tz)
+        rows = execute(
+            self.conn,
+            "SELECT chef_id, starts_at, ends_at FROM integra.calendar_busy"
+            " WHERE starts_at < %(until)s AND ends_at > %(since)s"
+            " AND (%(chef)s::uuid IS NULL OR chef_id = %(chef)s::uuid)",
+            {"since": since, "until": until, "chef": chef_id},
+        )
+        busy: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for chef, starts, ends in rows:  # local wall-clock time, as availability reads it
+            busy[str(chef)].append(
+                (starts.astimezone(tz).replace(tzinfo=None), ends.astimezone(tz).replace(tzinfo=None))
+            )
+        return busy
+
     def schedules(
         self, first_day: date, last_day: date, *, exclude_booking: str | None = None, chef_id: str | None = None
     ) -> list[ChefSchedule]:
-        """The roster's chefs (or one of them) with the start times of their active events between the days."""
+        """The roster's chefs (or one of them) with the start times of their active events between the
+        days, and their own busy time (their calendars) around them."""
         events = self._events(first_day, last_day, exclude_booking=exclude_booking, chef_id=chef_id)
+        busy = self._busy(first_day, last_day, chef_id)
         return [
-            ChefSchedule(cid, ordinal, zones, tuple(sorted(events[cid])) if cid in events else ())
+            ChefSchedule(cid, ordinal, zones, tuple(sorted(events.get(cid, ()))), tuple(sorted(busy.get(cid, ()))))
             for cid, ordinal, zones in self.business.roster
             if chef_id is None or cid == chef_id
         ]

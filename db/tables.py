@@ -494,6 +494,46 @@ payer_aliases = Table(
     schema="integra",
 )
 
+calendar_busy = Table(
+    # A chef's busy time from their own Google calendar (filled by sync; the events the system made
+    # for bookings are left out). Availability subtracts these.
+    "calendar_busy",
+    metadata,
+    Column("calendar_id", String(255), nullable=False),
+    Column("event_id", String(1024), nullable=False),
+    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id"), nullable=False),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("calendar_id", "event_id"),
+    schema="integra",
+)
+Index("ix_calendar_busy_chef_starts", calendar_busy.c.chef_id, calendar_busy.c.starts_at)
+
+calendar_sync = Table(
+    # Per chef calendar: the syncToken of the last incremental sync (NULL: the next sync is a full one).
+    "calendar_sync",
+    metadata,
+    Column("calendar_id", String(255), primary_key=True),
+    Column("chef_id", UUID(as_uuid=False), ForeignKey("core.chefs.id"), nullable=False),
+    Column("sync_token", Text),
+    Column("synced_at", DateTime(timezone=True)),
+    schema="integra",
+)
+
+calendar_channels = Table(
+    # events.watch push channels: a push is accepted only for a known channel id with its token.
+    "calendar_channels",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("calendar_id", String(255), nullable=False),
+    Column("token_hash", LargeBinary, nullable=False),  # SHA-256 of the channel token
+    Column("resource_id", String(255), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    _created(),
+    schema="integra",
+)
+Index("ix_calendar_channels_calendar_id", calendar_channels.c.calendar_id)
+
 # ---------------------------------------------------------------- read (projections)
 inbox_threads = Table(
     "inbox_threads",

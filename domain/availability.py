@@ -7,7 +7,9 @@ Rules (from the business file's `calendar` and `party`):
   one travel leg between two events, which is what makes the 3-hour slot grid (2 h event + 1 h
   travel) bookable back to back;
 - at most `chef_max_events_per_day` events a chef a local day; only chefs serving the zone;
-- dates from today + `min_days_ahead` to today + `max_days_ahead`, today in the business's timezone.
+- dates from today + `min_days_ahead` to today + `max_days_ahead`, today in the business's timezone;
+- a chef's own busy time (their Google calendar) counts like an event: a slot is not theirs when a
+  busy interval overlaps the event plus the travel buffer on both sides (they must get there and back).
 
 All times here are the business's local wall-clock time; the caller converts the clock.
 Chef assignment is deterministic: the free chef with the fewest events that day, then the one
@@ -35,6 +37,7 @@ class ChefSchedule:
     ordinal: int
     zones: frozenset[str]
     events: tuple[datetime, ...]  # local start times of the chef's active events
+    busy: tuple[tuple[datetime, datetime], ...] = ()  # local (start, end) of their own busy time
 
     def events_on(self, day: date) -> int:
         return sum(1 for start in self.events if start.date() == day)
@@ -89,12 +92,20 @@ def _clashes(rules: CalendarRules, start: datetime, other: datetime) -> bool:
     return abs(start - other) < gap
 
 
+def _busy_over(rules: CalendarRules, start: datetime, busy: tuple[datetime, datetime]) -> bool:
+    buffer = timedelta(minutes=rules.travel_buffer_minutes)
+    end = start + timedelta(minutes=rules.event_minutes)
+    return busy[0] < end + buffer and busy[1] > start - buffer
+
+
 def chef_is_free(rules: CalendarRules, chef: ChefSchedule, zone_id: str, day: date, slot: time) -> bool:
     if zone_id not in chef.zones:
         return False
     if chef.events_on(day) >= rules.chef_max_events_per_day:
         return False
     start = datetime.combine(day, slot)
+    if any(_busy_over(rules, start, busy) for busy in chef.busy):
+        return False
     return not any(_clashes(rules, start, other) for other in chef.events)
 
 

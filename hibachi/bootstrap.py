@@ -19,11 +19,13 @@ from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
 from integrations.email import SmtpConfig, SmtpMailer
+from integrations.google import CalendarApi, GoogleConfig
 from integrations.logging_targets import log_only
 from integrations.ringcentral import RingCentralConfig, RingCentralSms
 from integrations.stripe import StripeConfig, StripePayments
 from services import handlers
 from services.bus import MessageBus
+from services.chef_calendars import ChefCalendars
 from services.context import ServiceContext
 from services.email import BookingEmails
 from services.outbox_dispatcher import OutboxDispatcher, Target
@@ -47,6 +49,7 @@ LOGGING_TARGETS: dict[str, Target] = {
         handlers.NOTIFY_PAYMENT_LINK,
         handlers.NOTIFY_RECEIPT,
         handlers.NOTIFY_REMINDER,
+        handlers.CALENDAR_EVENT,
     )
 }
 
@@ -72,6 +75,7 @@ class Container:
     phraser: Phraser = TEMPLATES  # how replies are worded on the way out (LLM_PHRASE_REPLIES)
     stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
     ringcentral: RingCentralSms | None = None  # the SMS transport and its webhook; None: the logging targets
+    calendars: ChefCalendars | None = None  # chefs' Google calendars; None: bookings are only logged
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -115,6 +119,7 @@ def bootstrap(
     stripe: StripeConfig | None = None,
     email: SmtpConfig | None = None,
     ringcentral: RingCentralConfig | None = None,
+    google: GoogleConfig | None = None,
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -148,6 +153,10 @@ def bootstrap(
         # RingCentral sends the texts; still behind the gate below, like any transport.
         sms_transport = RingCentralSms(ringcentral, uow_factory, clock)
         chosen |= sms_transport.targets(*SMS_TARGETS)
+    calendars = None
+    if google is not None:
+        calendars = ChefCalendars(google, CalendarApi(google), uow_factory, business, clock)
+        chosen |= calendars.targets()
     # Every text leaves through the SMS sender's send-time check, whatever transport is wired.
     sms_sender = SmsSender(uow_factory, clock, business.timezone)
     for name in SMS_TARGETS:
@@ -168,4 +177,5 @@ def bootstrap(
         phraser=phraser or TEMPLATES,
         stripe=stripe,
         ringcentral=sms_transport,
+        calendars=calendars,
     )

@@ -28,10 +28,20 @@ from automation.journeys import InvalidJourneys, check_journeys, load_journeys
 from db.embedded import APP_DATABASE, ensure_database, start_embedded
 from db.migrate import upgrade
 from domain.access import Permission, parse_scopes
+from domain.business import Business
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import BusinessFileError, load_business
-from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, Settings, SettingsError, fresh_keys, load_settings
+from hibachi.settings import (
+    KEY_SETTINGS,
+    PROJECT_ROOT,
+    Settings,
+    SettingsError,
+    fresh_keys,
+    load_settings,
+    parse_calendar_ids,
+)
 from integrations.email import SmtpConfig
+from integrations.google import CalendarError, GoogleConfig
 from integrations.ringcentral import RingCentralConfig
 from integrations.stripe import StripeConfig
 from services.business_sync import sync_business
@@ -86,6 +96,36 @@ def stripe_config(settings: Settings) -> StripeConfig | None:
     )
 
 
+def fake_calendar_id(chef_name: str) -> str:
+    """A chef's calendar in the offline fake Google Calendar (any id works there)."""
+    return "-".join(chef_name.lower().split()) + "@hibachi.fake"
+
+
+def google_config(settings: Settings, business: Business) -> GoogleConfig | None:
+    """Real Google with a service account; the fake at GOOGLE_API_BASE without one; None when
+    neither is set (`run` then starts the fake)."""
+    info = settings.google_service_account()
+    if info is None and settings.google_api_base is None:
+        return None
+    by_name = {chef.name: chef.id for chef in business.chefs}
+    named = parse_calendar_ids(settings.google_calendar_ids)
+    for name in named:
+        if name not in by_name:
+            raise SettingsError(f"setting GOOGLE_CALENDAR_IDS: no chef named {name!r} in the business file")
+    if info is not None and not named:
+        raise SettingsError("setting GOOGLE_CALENDAR_IDS: required with a service account (whose calendars?)")
+    if info is None:  # the fake: every chef has a calendar there
+        named = {chef.name: fake_calendar_id(chef.name) for chef in business.chefs} | named
+    public = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    return GoogleConfig(
+        calendars={by_name[name]: calendar_id for name, calendar_id in named.items()},
+        channel_address=settings.google_channel_url or f"{public}/webhooks/google-calendar",
+        service_account_info=info,
+        api_base=settings.google_api_base,
+        fake=info is None,
+    )
+
+
 def prepare(
     settings: Settings,
     *,
@@ -110,6 +150,7 @@ def prepare(
         stripe=stripe or stripe_config(settings),
         email=email or settings.smtp(),
         ringcentral=ringcentral or settings.ringcentral(),
+        google=google_config(settings, business),
     )
     with container.engine.begin() as conn:
         sync_business(conn, business)
@@ -197,7 +238,22 @@ def cmd_run(settings: Settings) -> None:
             f"            .venv/bin/hibachi ringcentral text{elsewhere} --from +19165550142 'hi, free dec 12?'\n"
             f"            and read the replies: curl {sms_url}/fake/sent\n"
         )
+    fake_google = settings.google_service_account() is None and settings.google_api_base is None
+    if fake_google:
+        # No service account: the offline fake Google Calendar, where each chef has a calendar.
+        from integrations.google.fake import FakeGoogleCalendar
+
+        google_url = FakeGoogleCalendar().server(settings.host).start()
+        settings = settings.model_copy(update={"google_api_base": google_url})
+        os.environ["GOOGLE_API_BASE"] = google_url  # the web workers too
+        fake_note += (
+            f"  Calendar  fake Google Calendar at {google_url} (no service account); a chef's appointment:\n"
+            f'            curl -X POST {google_url}/fake/busy -d \'{{"calendar": "kenji-sato@hibachi.fake",'
+            ' "start": "2026-12-12T16:30:00-08:00", "end": "2026-12-12T17:30:00-08:00"}\'\n'
+        )
     container = prepare(settings, stripe=stripe, email=email, ringcentral=ringcentral)
+    if fake_google and container.calendars is not None:
+        container.calendars.forget_channels()  # the last run's fake took its channels with it
     if ringcentral.fake:
         # The fake checks the webhook address (the Validation-Token handshake): once the API is up.
         threading.Thread(
@@ -524,6 +580,42 @@ def user_main(argv: list[str]) -> int:
     return with_settings(lambda settings: cmd_user(settings, args))
 
 
+def calendar_main(argv: list[str]) -> int:
+    """`hibachi calendar watch|sync`: open or renew the push channels, pull the chefs' busy time."""
+    parser = argparse.ArgumentParser(prog="hibachi calendar")
+    actions = parser.add_subparsers(dest="action", required=True)
+    actions.add_parser("watch", help="open a push channel per chef calendar, renewing those expiring within a day")
+    actions.add_parser("sync", help="pull every chef calendar's changes into the busy-time cache now")
+    args = parser.parse_args(argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data_dir = Path(os.environ.get("DATA_DIR", PROJECT_ROOT / ".data"))
+    try:
+        ensure_local_keys(data_dir)
+        container = prepare(load_settings())
+        try:
+            if container.calendars is None:
+                print(
+                    "hibachi calendar: Google Calendar is not configured (GOOGLE_SERVICE_ACCOUNT_FILE)", file=sys.stderr
+                )
+                return 1
+            if args.action == "watch":
+                for opened in container.calendars.watch():
+                    print(f"{opened['calendar_id']}: channel {opened['channel_id']} until {opened['expires_at']}")
+            else:
+                for result in container.calendars.sync_all():
+                    kind = "full" if result["full"] else "incremental"
+                    print(f"{result['calendar_id']}: {kind} sync, {result['changes']} change(s), {result['busy']} busy")
+        finally:
+            container.engine.dispose()
+    except (SettingsError, BusinessFileError) as error:
+        print(f"hibachi: {error}", file=sys.stderr)
+        return 2
+    except CalendarError as error:
+        print(f"hibachi calendar: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def plaid_main(argv: list[str]) -> int:
     """`hibachi plaid sync|link-sandbox|fake`: bank sync by hand, a sandbox item, the offline fake."""
     from integrations.plaid.client import PlaidError
@@ -781,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         return plaid_main(argv)
     if argv and argv[0] == "ringcentral":
         return ringcentral_main(argv)
+    if argv and argv[0] == "calendar":
+        return calendar_main(argv)
     if argv and argv[0] in ("keys", "customer"):
         return privacy_main(argv)
     if argv and argv[0] == "audit":
@@ -792,8 +886,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.splitlines()[0] if __doc__ else None,
         epilog="Accounts and tokens: `hibachi user create|set-role|deactivate|reset-mfa`, "
         "`hibachi service create|rotate|deactivate`, `hibachi token create`; texts: `hibachi ringcentral"
-        " subscribe|text`; privacy: `hibachi keys rotate`, `hibachi customer export|erase`; the audit log:"
-        " `hibachi audit verify`; follow-ups: `hibachi journeys check` (each has --help).",
+        " subscribe|text`; chef calendars: `hibachi calendar watch|sync`; privacy: `hibachi keys rotate`,"
+        " `hibachi customer export|erase`; the audit log: `hibachi audit verify`; follow-ups:"
+        " `hibachi journeys check` (each has --help).",
     )
     parser.add_argument("command", choices=sorted(COMMANDS))
     parser.add_argument("--sms", metavar="PHONE", help="chat: as this phone over SMS (default: the web channel)")

@@ -17,6 +17,7 @@ came in on, fine when no proxy rewrites it).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -183,6 +184,13 @@ class Settings(BaseSettings):
     ringcentral_sms_per_second: float = Field(default=1.0, gt=0, le=100, description="the account's SMS rate")
     ringcentral_sms_burst: int = Field(default=5, ge=1, le=1000, description="texts sent at once before the rate")
     ringcentral_webhook_url: str | None = Field(default=None, description="where RingCentral posts (subscribe)")
+    # Google Calendar (chefs' calendars). No service account and no GOOGLE_API_BASE: `make run` starts
+    # the offline fake (integrations/google/fake.py), where every chef has a calendar.
+    google_service_account_file: Path | None = Field(default=None, description="a service account key (JSON)")
+    google_service_account_json: SecretStr | None = Field(default=None, description="the same key, inline")
+    google_calendar_ids: str = Field(default="", description='{"chef name": "calendar id", ...} (JSON)')
+    google_api_base: str | None = Field(default=None, description="another Calendar API base URL (the fake)")
+    google_channel_url: str | None = Field(default=None, description="push URL (PUBLIC_BASE_URL's by default)")
 
     @field_validator("database_url")
     @classmethod
@@ -253,7 +261,22 @@ class Settings(BaseSettings):
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
 
-    @field_validator("stripe_api_base", "public_base_url")
+    @field_validator("google_calendar_ids")
+    @classmethod
+    def calendar_ids_parse(cls, value: str) -> str:
+        parse_calendar_ids(value)
+        return value
+
+    @field_validator("google_channel_url")
+    @classmethod
+    def channel_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not is_secure_url(value):
+            raise ValueError("must be an https:// URL (or http:// on loopback)")
+        return value
+
+    @field_validator("stripe_api_base", "public_base_url", "google_api_base")
     @classmethod
     def base_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -371,9 +394,42 @@ class Settings(BaseSettings):
             burst=self.ringcentral_sms_burst,
         )
 
+    def google_service_account(self) -> dict[str, object] | None:
+        """The service account key (GOOGLE_SERVICE_ACCOUNT_JSON, else the file), or None."""
+        if self.google_service_account_json is not None and self.google_service_account_json.get_secret_value().strip():
+            raw, name = self.google_service_account_json.get_secret_value(), "GOOGLE_SERVICE_ACCOUNT_JSON"
+        elif self.google_service_account_file is not None:
+            name = "GOOGLE_SERVICE_ACCOUNT_FILE"
+            try:
+                raw = self.google_service_account_file.read_text()
+            except OSError as error:
+                raise SettingsError(f"setting {name}: cannot read it ({error.strerror})") from None
+        else:
+            return None
+        try:
+            info = json.loads(raw)
+        except ValueError:
+            raise SettingsError(f"setting {name}: not JSON") from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            raise SettingsError(f"setting {name}: not a service account key")
+        return info
+
     def oidc(self) -> tuple[OidcProviderSettings, ...]:
         """The configured single sign-on providers (none when OIDC_PROVIDERS is unset)."""
         return parse_oidc_providers(self.oidc_providers)
+
+
+def parse_calendar_ids(value: str) -> dict[str, str]:
+    """GOOGLE_CALENDAR_IDS: a JSON object from chef names (as in the business file) to calendar ids."""
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError('must be a JSON object like {"Kenji Sato": "kenji@group.calendar.google.com"}') from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str) and v.strip() for v in parsed.values()):
+        raise ValueError("must map chef names to calendar ids")
+    return {str(k): str(v).strip() for k, v in parsed.items()}
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -92,6 +92,9 @@ NOTIFY_CANCELLED = "notify.booking_cancelled"
 NOTIFY_PAYMENT_LINK = "notify.payment_link"  # text the customer the booking's (new) deposit link
 NOTIFY_RECEIPT = "notify.payment_receipt"  # email the customer a receipt for money received
 NOTIFY_REMINDER = "notify.booking_reminder"  # email a reminder before the party (scheduled by journeys)
+# The chef's calendar event of a booking, made to match the booking as it is when sent (create, move,
+# delete): one target for all three, so rows retried or run out of order converge (services/chef_calendars.py).
+CALENDAR_EVENT = "calendar.booking_event"
 
 
 def _text(value: str | None, *, field: str, max_len: int, required: bool = True) -> str | None:
@@ -244,7 +247,11 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
-        [(DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}), (NOTIFY_CONFIRMED, message)],
+        [
+            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}),
+            (NOTIFY_CONFIRMED, message),
+            (CALENDAR_EVENT, message),
+        ],
         aggregate_id=booking.id,
     )
     if cmd.thread_id:
@@ -277,14 +284,16 @@ def reschedule_booking(cmd: RescheduleBooking, uow: UnitOfWork, ctx: ServiceCont
         chef_id = _free_chef(uow, ctx, booking.zone_id, cmd.date, slot, exclude=booking.id, prefer=booking.chef_id)
     else:
         chef_id = booking.chef_id  # the aggregate refuses these below with the precise reason
-    expected = booking.version
+    expected, previous_chef = booking.version, booking.chef_id
     booking.reschedule(day=cmd.date, slot=slot, chef_id=chef_id, rules=business.cancellation, source=source)
     booking.version = expected + len(booking.pending_events)
     at = ctx.clock.now()
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
+    message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
-        [(NOTIFY_RESCHEDULED, {"booking_id": booking.id, "reference": booking.reference})], aggregate_id=booking.id
+        [(NOTIFY_RESCHEDULED, message), (CALENDAR_EVENT, message | {"previous_chef_id": previous_chef})],
+        aggregate_id=booking.id,
     )
     return booking_view(booking, chef_name=business.chef_name(chef_id))
 
@@ -302,7 +311,7 @@ def cancel_booking(cmd: CancelBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
-    messages = [(NOTIFY_CANCELLED, message | {"refund_cents": event.refund_cents})]
+    messages = [(NOTIFY_CANCELLED, message | {"refund_cents": event.refund_cents}), (CALENDAR_EVENT, message)]
     if event.refund_cents:
         messages.append((REFUND_DEPOSIT, message | {"amount_cents": event.refund_cents}))
     uow.outbox.add_many(messages, aggregate_id=booking.id)

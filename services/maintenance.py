@@ -1,6 +1,8 @@
 """Housekeeping that runs beside the app: snoozed threads whose time has come reopen (every minute);
-expired idempotency keys and login attempts too old to throttle anyone are purged, and RingCentral's
-webhook subscription is renewed when it nears its end (hourly)."""
+expired idempotency keys and login attempts too old to throttle anyone are purged, RingCentral's
+webhook subscription is renewed when it nears its end, and the chefs' calendar push channels are
+renewed a day before they expire and every calendar is synced (hourly: the safety net for a push
+Google dropped)."""
 
 from __future__ import annotations
 
@@ -50,6 +52,16 @@ def wake_snoozed_threads(container: Container) -> int:
     return len(due)
 
 
+def tend_calendars(container: Container) -> None:
+    if container.calendars is None:
+        return
+    try:  # Google being down must not stop the rest of housekeeping
+        container.calendars.watch()
+        container.calendars.sync_all()
+    except Exception:
+        log.exception("calendar channels or sync failed; retrying next hour")
+
+
 def run_housekeeping(
     container: Container,
     stop: threading.Event,
@@ -73,6 +85,7 @@ def run_housekeeping(
                     if renewed is not None:
                         log.info("RingCentral subscription %s renewed", renewed.subscription_id)
                 next_purge = waited + purge_every
+                tend_calendars(container)
         except Exception:  # a database restart must not end housekeeping
             log.exception("housekeeping failed; retrying later")
         stop.wait(every)

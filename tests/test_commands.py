@@ -53,6 +53,7 @@ def test_create_booking_writes_booking_events_outbox_and_read_models(container: 
     assert events_of(container, body["booking_id"]) == [(1, "BookingCreated")]
     assert events_of(container, body["customer_id"]) == [(1, "LeadCreated"), (2, "ConsentUpdated")]
     assert outbox_targets(container, body["booking_id"]) == [
+        "calendar.booking_event",
         "notify.booking_confirmation",
         "payments.create_deposit_link",
     ]
@@ -170,6 +171,8 @@ def test_cancel_refunds_the_deposit_only_a_week_ahead(container: Container) -> N
     assert (refunded["status"], refunded["deposit_refundable"], refunded["refund_cents"]) == ("cancelled", True, 10000)
     assert (kept["deposit_refundable"], kept["refund_cents"]) == (False, 0)
     assert outbox_targets(container, early["booking_id"]) == [
+        "calendar.booking_event",
+        "calendar.booking_event",
         "notify.booking_cancelled",
         "notify.booking_confirmation",
         "payments.create_deposit_link",

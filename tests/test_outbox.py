@@ -36,8 +36,15 @@ def test_messages_are_delivered_once_with_their_row_id(container: Container) -> 
         seen.append((message.target, message.id, message.payload["reference"]))
         return {"url": f"https://pay.example/{message.id}"}
 
-    worker = dispatcher(container, {"payments.create_deposit_link": record, "notify.booking_confirmation": record})
-    assert worker.dispatch_due() == 2
+    worker = dispatcher(
+        container,
+        {
+            "payments.create_deposit_link": record,
+            "notify.booking_confirmation": record,
+            "calendar.booking_event": record,
+        },
+    )
+    assert worker.dispatch_due() == 3
     assert worker.dispatch_due() == 0
     rows = outbox_rows(container)
     assert {r.status for r in rows.values()} == {"done"}
@@ -114,13 +121,17 @@ def test_concurrent_workers_never_take_the_same_message(container: Container) ->
         with lock:
             delivered[message.id] += 1
 
-    targets = {"payments.create_deposit_link": slow, "notify.booking_confirmation": slow}
+    targets = {
+        "payments.create_deposit_link": slow,
+        "notify.booking_confirmation": slow,
+        "calendar.booking_event": slow,
+    }
     workers = [dispatcher(container, targets) for _ in range(4)]
     threads = [threading.Thread(target=w.dispatch_due) for w in workers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(delivered) == 30
+    assert len(delivered) == 45
     assert set(delivered.values()) == {1}
     assert {r.status for r in outbox_rows(container).values()} == {"done"}

@@ -21,20 +21,19 @@ import itertools
 import json
 import re
 import secrets
-import socket
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from integrations.loopback import LoopbackServer
 
 PREFIX = "/calendar/v3"
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
@@ -271,32 +270,7 @@ class FakeGoogleCalendar:
         return sent
 
     # ------------------------------------------------------------------ serving
-    def server(self, host: str = "127.0.0.1", port: int = 0) -> FakeGoogleServer:
-        return FakeGoogleServer(self, host, port)
-
-
-class FakeGoogleServer:
-    """The fake on loopback, in a daemon thread: `start()` returns its base URL."""
-
-    def __init__(self, fake: FakeGoogleCalendar, host: str, port: int) -> None:
-        self.fake = fake
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.base_url = f"http://{host}:{self.sock.getsockname()[1]}"
-        fake.base_url = self.base_url
-        self.server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()
+    def server(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+        served = LoopbackServer(self.app, host, port)
+        self.base_url = served.base_url
+        return served

@@ -21,7 +21,6 @@ import base64
 import itertools
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -31,11 +30,12 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from integrations.loopback import LoopbackServer
 
 FAKE_CLIENT_ID = "fake-client-id"
 FAKE_CLIENT_SECRET = "fake-client-secret"
@@ -269,42 +269,12 @@ class FakeRingCentral:
         return httpx.post(url, content=body, headers=headers, timeout=30)
 
     # ------------------------------------------------------------------ serving
-    def server(self, host: str = "127.0.0.1", port: int = 0) -> FakeRingCentralServer:
-        return FakeRingCentralServer(self, host, port)
+    def server(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+        return LoopbackServer(self.app, host, port)
 
-    def server_somewhere(self, host: str = "127.0.0.1") -> FakeRingCentralServer:
+    def server_somewhere(self, host: str = "127.0.0.1") -> LoopbackServer:
         """On DEFAULT_PORT when it is free, else any free port."""
         try:
             return self.server(host, DEFAULT_PORT)
         except OSError:
             return self.server(host, 0)
-
-
-class FakeRingCentralServer:
-    """The fake on loopback, in a daemon thread: `start()` returns its base URL."""
-
-    def __init__(self, fake: FakeRingCentral, host: str, port: int) -> None:
-        self.fake = fake
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.bind((host, port))
-        except OSError:
-            self.sock.close()
-            raise
-        self.base_url = f"http://{host}:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()

@@ -23,7 +23,6 @@ import itertools
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections import Counter
@@ -32,11 +31,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from integrations.loopback import LoopbackServer
 
 FAKE_API_KEY = "sk_test_offline_fake"
 _KEY = re.compile(r"\[([^\]]*)\]")
@@ -276,32 +276,7 @@ class FakeStripe:
         return record
 
     # ------------------------------------------------------------------ serving
-    def server(self, host: str = "127.0.0.1", port: int = 0) -> FakeStripeServer:
-        return FakeStripeServer(self, host, port)
-
-
-class FakeStripeServer:
-    """The fake on loopback, in a daemon thread: `start()` returns its base URL."""
-
-    def __init__(self, fake: FakeStripe, host: str, port: int) -> None:
-        self.fake = fake
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.base_url = f"http://{host}:{self.sock.getsockname()[1]}"
-        fake.base_url = self.base_url
-        self.server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        return self.base_url
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-        self.sock.close()
+    def server(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
+        served = LoopbackServer(self.app, host, port)
+        self.base_url = served.base_url
+        return served

@@ -303,6 +303,29 @@ def booked(booking: Mapping[str, Any], link: Mapping[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def journey_text(template: str, booking: Any, first_name: str, business: Business) -> str:
+    """The texts journeys send (automation/journeys.py SMS_TEMPLATES); `booking` is its row."""
+    day, time = day_text(booking.event_date.isoformat()), time_text(booking.slot.strftime("%H:%M"))
+    hi = f"Hi {first_name}, " if first_name else "Hi, "
+    deposit = format_usd(booking.deposit_due_cents)
+    balance = format_usd(max(booking.total_due_cents - booking.deposit_paid_cents, 0))
+    chef = business.chef_name(str(booking.chef_id))
+    texts = {
+        "deposit_reminder": f"{hi}{business.name} here: the {deposit} deposit holds {day} for your party"
+        f" ({booking.reference}). Pay from the secure link we sent, or reply LINK and we'll send it again.",
+        "deposit_last_call": f"{hi}last call on the {deposit} deposit for {day} ({booking.reference}): without it"
+        " we release the date tomorrow. Reply if you need a hand.",
+        "menu_and_allergies": f"{hi}your party is on {day} at {time}! Reply with everyone's protein choices and"
+        f" any allergies so {chef} can prepare.",
+        "chef_arrival": f"{hi}{chef} arrives about 30 minutes before {time} tomorrow to set up. Please have a"
+        " flat outdoor space ready.",
+        "thank_you": f"{hi}thank you for having {business.name}! If you enjoyed it, a short review would mean a"
+        " lot to us. Reply anytime to book again.",
+        "balance_reminder": f"{hi}a reminder: the balance of {balance} for {day} is due on the day.",
+    }
+    return texts[template]
+
+
 def deposit_link_text(reference: str, url: str) -> str:
     """The text that (re)sends a booking's deposit link."""
     return f"Your deposit link for {reference}: {url} (a secure page; we never take card numbers by text)"

@@ -41,7 +41,7 @@ metadata = MetaData(
     }
 )
 
-SCHEMAS = ("core", "events", "integra", "read", "identity")
+SCHEMAS = ("core", "events", "integra", "read", "identity", "automation")
 # Not in SCHEMAS: the audit log is append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), so
 # the tests' and evals' resets leave it alone.
 AUDIT_SCHEMA = "audit"
@@ -764,4 +764,52 @@ audit_pending = Table(
     Column("canonical_prefix", LargeBinary, nullable=False),  # the canonical encoding before the position
     Column("canonical_suffix", LargeBinary, nullable=False),  # and after it
     schema=AUDIT_SCHEMA,
+)
+
+
+# ---------------------------------------------------------------- automation (journeys)
+journey_runs = Table(
+    # One run of a journey for a booking (automation/runner.py): the step it is on and when it is due.
+    "journey_runs",
+    metadata,
+    _id(),
+    Column("journey", String(64), nullable=False),
+    Column("booking_id", UUID(as_uuid=False), nullable=False),
+    Column("step_index", Integer, nullable=False, server_default=text("0")),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'active'")),
+    Column("outcome", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status IN ('active', 'finished', 'exited', 'stopped', 'failed')", name="status_known"),
+    UniqueConstraint("journey", "booking_id", name="uq_journey_runs_journey_booking"),
+    schema="automation",
+)
+Index("ix_journey_runs_due", journey_runs.c.status, journey_runs.c.due_at)
+Index("ix_journey_runs_booking_id", journey_runs.c.booking_id)
+
+journey_steps = Table(
+    # Every step a run took; (run, step) is the step's idempotency key: a retried step finds its row.
+    "journey_steps",
+    metadata,
+    Column("run_id", UUID(as_uuid=False), ForeignKey("automation.journey_runs.id"), nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("run_id", "step_index"),
+    schema="automation",
+)
+
+staff_tasks = Table(
+    # Something a journey asks staff to do (a call, a check), shown with the booking.
+    "staff_tasks",
+    metadata,
+    _id(),
+    Column("booking_id", UUID(as_uuid=False), nullable=False),
+    Column("run_id", UUID(as_uuid=False)),
+    Column("text", Text, nullable=False),
+    _created(),
+    Column("done_at", DateTime(timezone=True)),
+    schema="automation",
 )

@@ -3,7 +3,7 @@ the projections all write through its connection; only `commit()` here ends the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -25,13 +25,21 @@ from domain.events import DomainEvent
 
 class UnitOfWork:
     def __init__(
-        self, engine: Engine, cipher: FieldCipher, blind: BlindIndex, business: Business, *, outbox_max_attempts: int
+        self,
+        engine: Engine,
+        cipher: FieldCipher,
+        blind: BlindIndex,
+        business: Business,
+        *,
+        outbox_max_attempts: int,
+        on_publish: Callable[[UnitOfWork, Sequence[DomainEvent], datetime], object] | None = None,
     ) -> None:
         self.engine = engine
         self.business = business
         self.cipher = cipher
         self.blind = blind
         self.outbox_max_attempts = outbox_max_attempts
+        self.on_publish = on_publish
         self.published: list[DomainEvent] = []
 
     def __enter__(self) -> UnitOfWork:
@@ -64,6 +72,8 @@ class UnitOfWork:
         for event in events:
             project(self.conn, event, at)
         self.published.extend(events)
+        if self.on_publish is not None:  # the journeys these events start (automation/runner.py)
+            self.on_publish(self, events, at)
         return version
 
     def commit(self) -> None:

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from agent.engines import RULES, Phraser, TemplatePhraser, Understander
+from automation.journeys import Journey
+from automation.runner import JourneyRunner, start_runs
 from db.engine import make_engine
 from db.envelope import DataKeyStore
 from db.pii import BlindIndex, FieldCipher
 from db.uow import UnitOfWork
 from domain.business import Business
 from domain.clock import Clock, SystemClock
+from domain.events import DomainEvent
 from integrations.email import SmtpConfig, SmtpMailer
 from integrations.google import CalendarApi, GoogleConfig
 from integrations.logging_targets import log_only
@@ -76,12 +80,19 @@ class Container:
     stripe: StripeConfig | None = None  # deposit links and their webhooks; None: the logging targets
     ringcentral: RingCentralSms | None = None  # the SMS transport and its webhook; None: the logging targets
     calendars: ChefCalendars | None = None  # chefs' Google calendars; None: bookings are only logged
+    journeys: JourneyRunner | None = None  # the follow-up journeys; None: none run (tests, evals)
+    on_publish: Callable[[UnitOfWork, Sequence[DomainEvent], datetime], object] | None = None
     _agent: AgentRuntime | None = field(default=None, repr=False)
     _agent_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(
-            self.engine, self.cipher, self.blind, self.business, outbox_max_attempts=self.outbox_max_attempts
+            self.engine,
+            self.cipher,
+            self.blind,
+            self.business,
+            outbox_max_attempts=self.outbox_max_attempts,
+            on_publish=self.on_publish,
         )
 
     def agent(self) -> AgentRuntime:
@@ -120,6 +131,7 @@ def bootstrap(
     email: SmtpConfig | None = None,
     ringcentral: RingCentralConfig | None = None,
     google: GoogleConfig | None = None,
+    journeys: Sequence[Journey] = (),
 ) -> Container:
     """`token_key` signs service access tokens; None makes a random one (tokens then live as long
     as this process: tests, evals, benchmarks)."""
@@ -128,8 +140,15 @@ def bootstrap(
     # Envelope encryption: customers' and threads' data under their own keys, wrapped by the master.
     cipher = replace(cipher.master(), data_keys=DataKeyStore(engine, cipher))
 
+    def start_journeys(uow: UnitOfWork, events: Sequence[DomainEvent], at: datetime) -> None:
+        start_runs(uow, journeys, events, at)
+
+    on_publish = start_journeys if journeys else None
+
     def uow_factory() -> UnitOfWork:
-        return UnitOfWork(engine, cipher, blind, business, outbox_max_attempts=outbox_max_attempts)
+        return UnitOfWork(
+            engine, cipher, blind, business, outbox_max_attempts=outbox_max_attempts, on_publish=on_publish
+        )
 
     context = context or ServiceContext(business=business, clock=clock)
     chosen = dict(targets or LOGGING_TARGETS)
@@ -178,4 +197,6 @@ def bootstrap(
         stripe=stripe,
         ringcentral=sms_transport,
         calendars=calendars,
+        journeys=JourneyRunner(uow_factory, context, journeys, handlers) if journeys else None,
+        on_publish=on_publish,
     )

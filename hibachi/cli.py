@@ -135,7 +135,7 @@ def prepare(
 ) -> Container:
     """Migrate, load the business file and wire the app."""
     business = load_business(settings.business_file)
-    load_journeys(settings.journeys_dir)  # a wrong journey file stops start-up, naming file and line
+    journeys = load_journeys(settings.journeys_dir)  # a wrong journey file stops start-up, naming file and line
     url = database_url(settings)
     upgrade(url)
     container = bootstrap(
@@ -150,6 +150,7 @@ def prepare(
         stripe=stripe or stripe_config(settings),
         email=email or settings.smtp(),
         ringcentral=ringcentral or settings.ringcentral(),
+        journeys=journeys,
         google=google_config(settings, business),
     )
     with container.engine.begin() as conn:

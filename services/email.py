@@ -42,6 +42,28 @@ EMAIL_KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+# A journey's email (its `send_email` template, in the reminder row's payload): subject and lead.
+JOURNEY_EMAILS: dict[str, tuple[str, str]] = {
+    "deposit_reminder": (
+        "The deposit holds your date ({reference})",
+        "A reminder: the deposit holds your date. Pay it from the secure link we sent, or reply and we will"
+        " send it again.",
+    ),
+    "menu_and_allergies": (
+        "Your party is in three days ({reference})",
+        "Your party is coming up! Reply with everyone's protein choices and any allergies so the chef can prepare.",
+    ),
+    "thank_you": (
+        "Thank you for having us ({reference})",
+        "Thank you for having us! If you enjoyed it, a short review would mean a lot. Reply anytime to book again.",
+    ),
+    "balance_reminder": (
+        "Your balance is due on the day ({reference})",
+        "A reminder: the balance is due on the day of the party.",
+    ),
+}
+
+
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
@@ -89,6 +111,11 @@ class BookingEmails:
     def compose(self, message: OutboxMessage) -> EmailMessage | None:
         """The email for this outbox row, or None when the customer has no address."""
         template, subject = EMAIL_KINDS[message.target]
+        lead = ""
+        journey_email = message.payload.get("template")
+        if message.target == handlers.NOTIFY_REMINDER and journey_email in JOURNEY_EMAILS:
+            template = "journey"
+            subject, lead = JOURNEY_EMAILS[str(journey_email)]
         facts = self._facts(str(message.payload["booking_id"]))
         if facts is None or not facts["to"]:
             return None
@@ -104,6 +131,7 @@ class BookingEmails:
             "refund_cents": int(message.payload.get("refund_cents") or 0),
             "balance_cents": max(b["total_due_cents"] - b["deposit_paid_cents"], 0),
             "link": self.deposit_link(b["reference"]) if template == "confirmation" else None,
+            "lead": lead,
         }
         values["subject"] = subject.format(reference=b["reference"], day=values["day"])
         email = EmailMessage()

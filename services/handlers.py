@@ -447,6 +447,28 @@ def receive_message(cmd: ReceiveMessage, uow: UnitOfWork, ctx: ServiceContext) -
     return _received(thread.id, message.id, message.seq, thread.mode, duplicate=False)
 
 
+def customer_sms_thread(uow: UnitOfWork, ctx: ServiceContext, customer: CustomerRecord) -> ThreadRecord:
+    """The customer's SMS thread, opened (and announced) when they have none: where a text the
+    business starts (a journey's reminder) is kept like any other message."""
+    if not customer.phone:
+        raise DomainError("has no phone to text", field="customer_id")
+    thread, opened = uow.threads.open_or_lock("sms", customer.phone, customer.id)
+    if opened:
+        _publish_thread(uow, ctx, thread, [ThreadStarted(thread.id, "sms", customer.id)])
+    return thread
+
+
+def latest_thread_of(uow: UnitOfWork, customer_id: str) -> str | None:
+    """The customer's most recently active conversation (for a handoff to staff)."""
+    row = execute(
+        uow.conn,
+        "SELECT thread_id FROM read.inbox_threads WHERE customer_id = %s"
+        " ORDER BY last_message_at DESC NULLS LAST LIMIT 1",
+        (customer_id,),
+    ).fetchone()
+    return str(row.thread_id) if row else None
+
+
 def _active_status(thread: ThreadRecord) -> str:
     """A live thread's status: open when staff have it (human mode), pending when the agent does."""
     return "open" if thread.mode == "human" else "pending"

@@ -75,6 +75,10 @@ def run_housekeeping(
             woke = wake_snoozed_threads(container)
             if woke:
                 log.info("reopened %d snoozed threads", woke)
+            if container.journeys is not None:  # due journey steps, every wake (timers live in Postgres)
+                stepped = container.journeys.run_due()
+                if stepped:
+                    log.info("took %d journey runs forward", stepped)
             if waited >= next_purge:
                 purged = purge_expired_idempotency_keys(container.uow, container.clock)
                 attempts = purge_login_attempts(container.uow, container.clock)

@@ -45,7 +45,8 @@ def test_migrations_round_trip_and_match_the_tables(scratch_url: str) -> None:
                 opts={
                     "include_schemas": True,
                     "include_name": lambda name, type_, parents: (
-                        type_ != "schema" or name in ("core", "events", "integra", "read", "identity", "audit")
+                        type_ != "schema"
+                        or name in ("core", "events", "integra", "read", "identity", "audit", "automation")
                     ),
                 },
             )
@@ -53,7 +54,7 @@ def test_migrations_round_trip_and_match_the_tables(scratch_url: str) -> None:
             schemas = set(conn.execute(text("SELECT nspname FROM pg_namespace")).scalars())
     finally:
         engine.dispose()
-    assert {"core", "events", "integra", "read", "identity", "audit"} <= schemas
+    assert {"core", "events", "integra", "read", "identity", "audit", "automation"} <= schemas
 
 
 def run_cli(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,149 @@
+"""The journey engine driven by a fake clock: the shipped deposit reminder through its whole life and
+its exit, a worker dying mid-step sends nothing twice, an opted-out customer receives nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from automation.journeys import load_journeys
+from domain.clock import FixedClock
+from domain.commands import MarkDepositPaid, UpdateConsent
+from hibachi.bootstrap import Container, bootstrap
+from services import handlers
+from tests.conftest import START, reset
+from tests.factories import create_booking_cmd
+
+PHONE = "+19165550123"
+
+
+@pytest.fixture
+def world(database_url: str, business: Any, cipher: Any, blind: Any) -> Iterator[tuple[Container, FixedClock]]:
+    clock = FixedClock(START)
+    container = bootstrap(
+        database_url=database_url,
+        business=business,
+        cipher=cipher,
+        blind=blind,
+        clock=clock,
+        journeys=load_journeys(),
+    )
+    reset(container)
+    yield container, clock
+    container.engine.dispose()
+
+
+def runs(container: Container) -> dict[str, Any]:
+    with container.engine.connect() as conn:
+        return {r.journey: r for r in conn.execute(text("SELECT * FROM automation.journey_runs"))}
+
+
+def rows(container: Container, target: str) -> list[Any]:
+    with container.engine.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT payload, status, last_error FROM events.outbox WHERE target = :t ORDER BY created_at"),
+                {"t": target},
+            )
+        )
+
+
+def texts(container: Container) -> list[str]:
+    with container.uow() as uow:
+        threads = [
+            str(r.id) for r in uow.conn.execute(text("SELECT id FROM core.message_threads WHERE channel = 'sms'"))
+        ]
+        return [m.body for t in threads for m in uow.threads.transcript(t) if m.author == "system"]
+
+
+def step(container: Container, clock: FixedClock, hours: float) -> int:
+    clock.advance(timedelta(hours=hours))
+    assert container.journeys is not None
+    return container.journeys.run_due()
+
+
+def test_the_deposit_reminder_from_booking_to_released_hold(world: tuple[Container, FixedClock]) -> None:
+    container, clock = world
+    booked = container.bus.handle(create_booking_cmd(consent_sms=True)).body
+    started = runs(container)
+    assert set(started) == {"deposit-reminder", "pre-event", "post-event"}  # balance-reminder starts on payment
+    step(container, clock, 0)
+    assert runs(container)["deposit-reminder"].due_at == START + timedelta(hours=24) and texts(container) == []
+    step(container, clock, 23.9)
+    assert texts(container) == []  # not yet
+    step(container, clock, 0.1)
+    assert len(texts(container)) == 1 and "deposit holds" in texts(container)[0]
+    assert [r.payload["template"] for r in rows(container, handlers.NOTIFY_REMINDER)] == ["deposit_reminder"]
+    step(container, clock, 24)
+    assert len(texts(container)) == 2 and "last call" in texts(container)[1]
+    step(container, clock, 24)
+    run = runs(container)["deposit-reminder"]
+    assert (run.status, run.outcome) == ("finished", "every step taken")
+    with container.engine.connect() as conn:
+        status = conn.execute(
+            text("SELECT status FROM core.bookings WHERE reference = :r"), {"r": booked["reference"]}
+        ).scalar()
+        log = [r.outcome for r in conn.execute(text("SELECT outcome FROM automation.journey_steps ORDER BY at"))]
+        mode = conn.execute(text("SELECT mode FROM core.message_threads WHERE channel = 'sms'")).scalar()
+    assert status == "cancelled" and mode == "human"
+    assert "hold released (booking cancelled)" in log and "conversation handed to staff (deposit_unpaid)" in log
+    # The other journeys saw the cancellation and ended on their next wake.
+    step(container, clock, 24 * 30)
+    assert runs(container)["pre-event"].status == "exited"
+
+
+def test_paying_the_deposit_ends_the_reminders_and_starts_the_balance_reminder(
+    world: tuple[Container, FixedClock],
+) -> None:
+    container, clock = world
+    booked = container.bus.handle(create_booking_cmd(consent_sms=True)).body
+    step(container, clock, 24)
+    assert len(texts(container)) == 1
+    container.bus.handle(MarkDepositPaid(booked["reference"], 10000, by="staff"))
+    step(container, clock, 24)
+    deposit = runs(container)["deposit-reminder"]
+    assert (deposit.status, deposit.outcome) == ("exited", "exit: deposit_paid") and len(texts(container)) == 1
+    assert runs(container)["balance-reminder"].status == "active"
+    # 48 hours before the party (Dec 12, 6pm local): the balance reminder.
+    clock.current = START.replace(day=10, hour=17, minute=59)  # START's zone is Sacramento's
+    container.journeys.run_due()  # type: ignore[union-attr]
+    assert not any("balance of" in t for t in texts(container))
+    step(container, clock, 1 / 60)
+    assert any("balance of $710.00" in t for t in texts(container))
+
+
+def test_a_worker_dying_mid_step_sends_nothing_twice(
+    world: tuple[Container, FixedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container, clock = world
+    container.bus.handle(create_booking_cmd(consent_sms=True))
+    step(container, clock, 0)
+    real = handlers.record_reply
+
+    def dies_after_writing(*args: Any) -> Any:
+        real(*args)  # the text and its outbox row are written...
+        raise SystemExit("killed")  # ...and the worker dies before the commit
+
+    monkeypatch.setattr(handlers, "record_reply", dies_after_writing)
+    with pytest.raises(SystemExit):
+        step(container, clock, 24)
+    assert texts(container) == [] and rows(container, handlers.SEND_SMS) == []
+    monkeypatch.setattr(handlers, "record_reply", real)
+    step(container, clock, 0)  # the restarted worker claims the run again
+    step(container, clock, 0)
+    assert len(texts(container)) == 1 and len(rows(container, handlers.SEND_SMS)) == 1
+
+
+def test_an_opted_out_customer_receives_nothing(world: tuple[Container, FixedClock]) -> None:
+    container, clock = world
+    container.bus.handle(create_booking_cmd(consent_sms=True))
+    container.bus.handle(UpdateConsent(channel="sms", granted=False, source="sms", phone=PHONE))
+    step(container, clock, 0)
+    step(container, clock, 24)
+    container.dispatcher.dispatch_due()
+    sent = rows(container, handlers.SEND_SMS)
+    assert sent and all(r.status == "dead" and "opted_out" in r.last_error for r in sent)

@@ -291,6 +291,14 @@ class IgnoreCredit:
 
 
 @dataclass(frozen=True)
+class StopJourneyRun:
+    """Staff stop a booking's journey run (no more of its steps are taken)."""
+
+    run_id: str
+    by: str
+
+
+@dataclass(frozen=True)
 class ExportCustomerData:
     """A data subject's copy of everything held about them (services/privacy.py); `customer` is
     their id, email or phone."""
@@ -335,4 +343,5 @@ Command = (
     | IgnoreCredit
     | ExportCustomerData
     | EraseCustomer
+    | StopJourneyRun
 )

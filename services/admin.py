@@ -621,6 +621,17 @@ def booking_detail(container: Container, reference: str, *, reveal_contact: bool
             (bid,),
         ).fetchall()
         names = _customer_names(uow, {str(b.customer_id)})
+        journey_runs = execute(
+            uow.conn,
+            "SELECT id, journey, step_index, due_at, status, outcome FROM automation.journey_runs"
+            " WHERE booking_id = %s ORDER BY started_at, journey",
+            (bid,),
+        ).fetchall()
+        tasks = execute(
+            uow.conn,
+            "SELECT text, created_at, done_at FROM automation.staff_tasks WHERE booking_id = %s ORDER BY created_at",
+            (bid,),
+        ).fetchall()
         address = notes = None
         if reveal_contact:
             address = uow.cipher.readable(b.address_enc, table="core.bookings", column="address_enc", row_id=bid)
@@ -669,6 +680,18 @@ def booking_detail(container: Container, reference: str, *, reveal_contact: bool
         "events": [
             {"version": e.version, "type": e.event_type, "at": e.occurred_at, "payload": e.payload} for e in events
         ],
+        "journeys": [
+            {
+                "id": str(r.id),
+                "journey": r.journey,
+                "step": r.step_index,
+                "due_at": r.due_at if r.status == "active" else None,
+                "status": r.status,
+                "outcome": r.outcome or "",
+            }
+            for r in journey_runs
+        ],
+        "staff_tasks": [{"text": t.text, "at": t.created_at, "done_at": t.done_at} for t in tasks],
     }
 
 

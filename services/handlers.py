@@ -45,6 +45,7 @@ from domain.commands import (
     ResolveThread,
     SendStaffReply,
     SnoozeThread,
+    StopJourneyRun,
     SuggestMatches,
     UpdateConsent,
 )
@@ -954,6 +955,25 @@ def erase_customer(cmd: EraseCustomer, uow: UnitOfWork, ctx: ServiceContext) -> 
     return result
 
 
+def stop_journey_run(cmd: StopJourneyRun, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    try:
+        run_id = str(uuid.UUID(cmd.run_id))
+    except ValueError:
+        raise NotFound("no such journey run", field="run_id") from None
+    row = execute(
+        uow.conn,
+        "UPDATE automation.journey_runs SET status = 'stopped', outcome = %s, updated_at = %s"
+        " WHERE id = %s AND status = 'active' RETURNING journey",
+        (f"stopped by staff ({cmd.by})"[:200], ctx.clock.now(), run_id),
+    ).fetchone()
+    if row is None:
+        exists = execute(uow.conn, "SELECT status FROM automation.journey_runs WHERE id = %s", (run_id,)).fetchone()
+        if exists is None:
+            raise NotFound("no such journey run", field="run_id")
+        return {"run_id": run_id, "stopped": False, "status": exists.status}
+    return {"run_id": run_id, "stopped": True, "journey": row.journey}
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -984,4 +1004,5 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     IgnoreCredit: ("ignore-credit", ignore_credit, 200),
     ExportCustomerData: ("export-customer-data", export_customer_data, 200),
     EraseCustomer: ("erase-customer", erase_customer, 200),
+    StopJourneyRun: ("stop-journey-run", stop_journey_run, 200),
 }

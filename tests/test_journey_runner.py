@@ -147,3 +147,38 @@ def test_an_opted_out_customer_receives_nothing(world: tuple[Container, FixedClo
     container.dispatcher.dispatch_due()
     sent = rows(container, handlers.SEND_SMS)
     assert sent and all(r.status == "dead" and "opted_out" in r.last_error for r in sent)
+
+
+def test_staff_see_a_bookings_runs_and_stop_one(world: tuple[Container, FixedClock]) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.security import SESSION_COOKIE
+    from tests.test_admin_pages import login
+
+    container, clock = world
+    reference = container.bus.handle(create_booking_cmd(consent_sms=True)).body["reference"]
+    step(container, clock, 0)
+    member = login(container)
+    with TestClient(create_app(container), base_url="https://testserver", follow_redirects=False) as client:
+        client.cookies.set(SESSION_COOKIE, member.cookie)
+        page = client.get(f"/admin/bookings/{reference}")
+        assert page.status_code == 200 and "deposit-reminder" in page.text and "waiting until" in page.text
+        run_id = str(runs(container)["deposit-reminder"].id)
+        where = f"/admin/bookings/{reference}/journeys/{run_id}/stop"
+        assert where in page.text
+        stopped = client.post(where, data={"csrf_token": member.csrf})
+        assert stopped.status_code == 303
+        assert (
+            client.post(
+                f"/admin/bookings/{reference}/journeys/not-a-uuid/stop", data={"csrf_token": member.csrf}
+            ).status_code
+            == 422
+        )
+    run = runs(container)["deposit-reminder"]
+    assert run.status == "stopped" and run.outcome.startswith("stopped by staff")
+    step(container, clock, 72)
+    assert texts(container) == []  # a stopped run takes no more steps
+    with container.engine.connect() as conn:
+        audited = conn.execute(text("SELECT count(*) FROM audit.entries WHERE action = 'StopJourneyRun'")).scalar()
+    assert audited == 1

@@ -19,6 +19,7 @@ over / hand back). No page writes a table.
                                                   (a chef: their own bookings only; schedule:read: everyone's)
     GET  /admin/bookings/{reference}              a booking                                   bookings:read
     POST /admin/bookings/{reference}/reschedule|cancel|resend-link                            bookings:write
+    POST /admin/bookings/{reference}/journeys/{run_id}/stop     stop a follow-up journey      bookings:write
     POST /admin/bookings/{reference}/mark-paid                          bookings:write + payments:read
     GET  /admin/payments                          the payments feed                           payments:read
 
@@ -78,6 +79,7 @@ from domain.commands import (
     ResolveThread,
     SendStaffReply,
     SnoozeThread,
+    StopJourneyRun,
 )
 from domain.errors import DomainError, Forbidden, NotAuthenticated, SlotUnavailable
 from hibachi.bootstrap import Container
@@ -804,6 +806,14 @@ async def mark_paid(
 
     def act(container: Container) -> None:
         container.bus.handle(MarkDepositPaid(reference, cents, by=principal.id))
+
+    return await booking_action(request, principal, reference, act)
+
+
+@router.post("/bookings/{reference}/journeys/{run_id}/stop")
+async def stop_journey(request: Request, principal: BookingWriter, reference: Reference, run_id: uuid.UUID) -> Response:
+    def act(container: Container) -> None:
+        container.bus.handle(StopJourneyRun(str(run_id), by=principal.id), actor=principal.actor)
 
     return await booking_action(request, principal, reference, act)
 

@@ -182,3 +182,48 @@ def test_staff_see_a_bookings_runs_and_stop_one(world: tuple[Container, FixedClo
     with container.engine.connect() as conn:
         audited = conn.execute(text("SELECT count(*) FROM audit.entries WHERE action = 'StopJourneyRun'")).scalar()
     assert audited == 1
+
+
+def at_local(clock: FixedClock, day: int, hour: int, minute: int = 0) -> None:
+    clock.current = START.replace(day=day, hour=hour, minute=minute)  # START is in the business's zone
+
+
+def test_pre_event_and_post_event_journeys_through_their_lives(world: tuple[Container, FixedClock]) -> None:
+    container, clock = world
+    booked = container.bus.handle(create_booking_cmd(consent_sms=True)).body  # Saturday Dec 12, 6pm
+    container.bus.handle(MarkDepositPaid(booked["reference"], 10000, by="staff"))
+    runner = container.journeys
+    assert runner is not None
+    runner.run_due()
+    at_local(clock, 9, 17, 59)  # 72 h before, less a minute
+    runner.run_due()
+    assert not any("protein" in t for t in texts(container))
+    at_local(clock, 9, 18)
+    runner.run_due()
+    assert any("protein choices" in t for t in texts(container))
+    emails = [r.payload["template"] for r in rows(container, handlers.NOTIFY_REMINDER)]
+    assert "menu_and_allergies" in emails
+    at_local(clock, 11, 18)  # the day before: the chef's arrival
+    runner.run_due()
+    assert any("arrives about 30 minutes before 6pm" in t for t in texts(container))
+    assert runs(container)["pre-event"].status == "finished"
+    at_local(clock, 13, 9, 59)  # the next day, before 10:00
+    runner.run_due()
+    assert not any("thank you" in t.lower() for t in texts(container))
+    at_local(clock, 13, 10)
+    runner.run_due()
+    assert any("thank you for having" in t.lower() for t in texts(container))
+    assert runs(container)["post-event"].status == "finished"
+
+
+def test_a_cancelled_party_gets_no_pre_event_texts(world: tuple[Container, FixedClock]) -> None:
+    from domain.commands import CancelBooking
+
+    container, clock = world
+    booked = container.bus.handle(create_booking_cmd(consent_sms=True)).body
+    container.bus.handle(MarkDepositPaid(booked["reference"], 10000, by="staff"))
+    container.bus.handle(CancelBooking(booked["reference"], reason="changed plans"))
+    at_local(clock, 13, 10)
+    container.journeys.run_due()  # type: ignore[union-attr]
+    assert texts(container) == []
+    assert {r.status for r in runs(container).values()} == {"exited"}

@@ -304,9 +304,19 @@ def booked(booking: Mapping[str, Any], link: Mapping[str, Any] | None) -> str:
 
 
 def journey_text(template: str, booking: Any, first_name: str, business: Business) -> str:
-    """The texts journeys send (automation/journeys.py SMS_TEMPLATES); `booking` is its row."""
-    day, time = day_text(booking.event_date.isoformat()), time_text(booking.slot.strftime("%H:%M"))
+    """The texts journeys send (automation/journeys.py SMS_TEMPLATES); `booking` is its row (None
+    for a conversation's journey: the quote follow-up)."""
     hi = f"Hi {first_name}, " if first_name else "Hi, "
+    if booking is None:
+        if template != "quote_follow_up":
+            raise ValueError(f"{template} is about a booking")
+        return (
+            f"{hi}{business.name} here, following up on your hibachi quote. Want us to hold a date? Reply with"
+            " the day and time and we'll check the chefs' calendars. Reply STOP to opt out."
+        )
+    if template == "quote_follow_up":
+        raise ValueError("quote_follow_up is for a conversation without a booking")
+    day, time = day_text(booking.event_date.isoformat()), time_text(booking.slot.strftime("%H:%M"))
     deposit = format_usd(booking.deposit_due_cents)
     balance = format_usd(max(booking.total_due_cents - booking.deposit_paid_cents, 0))
     chef = business.chef_name(str(booking.chef_id))

@@ -61,7 +61,15 @@ CONDITIONS = frozenset(
     }
 )
 SMS_TEMPLATES = frozenset(
-    {"deposit_reminder", "deposit_last_call", "menu_and_allergies", "chef_arrival", "thank_you", "balance_reminder"}
+    {
+        "deposit_reminder",
+        "deposit_last_call",
+        "menu_and_allergies",
+        "chef_arrival",
+        "thank_you",
+        "balance_reminder",
+        "quote_follow_up",
+    }
 )
 EMAIL_TEMPLATES = frozenset({"deposit_reminder", "menu_and_allergies", "thank_you", "balance_reminder"})
 HANDOFF_REASONS = frozenset({"deposit_unpaid", "needs_follow_up"})

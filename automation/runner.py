@@ -40,8 +40,10 @@ def start_runs(uow: UnitOfWork, journeys: Iterable[Journey], events: Iterable[Do
     """Start the runs these events trigger (in the publishing transaction); how many started."""
     started = 0
     for event in events:
+        # A booking's event starts a run for the booking; a conversation's (a quote) one for the thread.
         booking_id = getattr(event, "booking_id", None)
-        if booking_id is None:
+        thread_id = None if booking_id else getattr(event, "thread_id", None)
+        if booking_id is None and thread_id is None:
             continue
         payload = {k: str(v) for k, v in vars(event).items()}
         for journey in journeys:
@@ -51,9 +53,9 @@ def start_runs(uow: UnitOfWork, journeys: Iterable[Journey], events: Iterable[Do
                 continue
             row = execute(
                 uow.conn,
-                "INSERT INTO automation.journey_runs (journey, booking_id, due_at, started_at, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (journey, booking_id) DO NOTHING RETURNING id",
-                (journey.name, booking_id, at, at, at),
+                "INSERT INTO automation.journey_runs (journey, booking_id, thread_id, due_at, started_at, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+                (journey.name, booking_id, thread_id, at, at, at),
             ).fetchone()
             started += row is not None
     return started
@@ -88,7 +90,7 @@ class JourneyRunner:
         with self.uow_factory() as uow:
             run = execute(
                 uow.conn,
-                "SELECT id, journey, booking_id, step_index, due_at FROM automation.journey_runs"
+                "SELECT id, journey, booking_id, thread_id, step_index, due_at, started_at FROM automation.journey_runs"
                 " WHERE status = 'active' AND due_at <= %s ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
                 (now,),
             ).fetchone()
@@ -98,19 +100,18 @@ class JourneyRunner:
             if journey is None:  # a journey file removed since: the run cannot go on
                 self._finish(uow, str(run.id), "stopped", "its journey is no longer defined", now)
             else:
-                self._advance(uow, journey, str(run.id), str(run.booking_id), run.step_index, run.due_at, now)
+                self._advance(uow, journey, run, now)
             uow.commit()
         return True
 
     # ------------------------------------------------------------------ one run
-    def _advance(
-        self, uow: UnitOfWork, journey: Journey, run_id: str, booking_id: str, index: int, base: datetime, now: datetime
-    ) -> None:
-        """Steps from `index`; `base` is when the run fell due: waits count from it, not from a late
+    def _advance(self, uow: UnitOfWork, journey: Journey, run: Any, now: datetime) -> None:
+        """Steps from the run's step; waits count from when it fell due (`base`), not from a late
         worker's now, so a schedule never drifts."""
-        facts = self._facts(uow, booking_id, now)
+        run_id, index, base = str(run.id), run.step_index, run.due_at
+        facts = self._facts(uow, run, now)
         if facts is None:
-            self._finish(uow, run_id, "stopped", "the booking is gone", now)
+            self._finish(uow, run_id, "stopped", "its booking or customer is gone", now)
             return
         for exit_condition in journey.exits:
             if self._holds(exit_condition, facts):
@@ -169,40 +170,56 @@ class JourneyRunner:
         return when
 
     # ------------------------------------------------------------------ what is true now
-    def _facts(self, uow: UnitOfWork, booking_id: str, now: datetime) -> dict[str, Any] | None:
-        row = execute(
+    def _facts(self, uow: UnitOfWork, run: Any, now: datetime) -> dict[str, Any] | None:
+        """What the conditions and actions read: the booking (None for a conversation's run), the
+        customer, whether they booked since the run started, their texting consent."""
+        row = None
+        if run.booking_id is not None:
+            row = execute(
+                uow.conn,
+                "SELECT id, reference, customer_id, status, event_date, slot, total_due_cents, deposit_due_cents,"
+                " deposit_paid_cents, chef_id FROM core.bookings WHERE id = %s",
+                (str(run.booking_id),),
+            ).fetchone()
+            if row is None:
+                return None
+            customer_id = str(row.customer_id)
+        else:
+            thread = uow.threads.get(str(run.thread_id))
+            if thread is None or thread.customer_id is None:
+                return None  # a quote to someone who never gave their details: no one to follow up
+            customer_id = thread.customer_id
+        customer = uow.customers.get(customer_id)
+        booked_since = execute(  # by the event's time: the app's clock, as the run's start is
             uow.conn,
-            "SELECT id, reference, customer_id, status, event_date, slot, total_due_cents, deposit_due_cents,"
-            " deposit_paid_cents, chef_id FROM core.bookings WHERE id = %s",
-            (booking_id,),
+            "SELECT 1 FROM events.domain_events WHERE event_type = 'BookingCreated'"
+            " AND payload->>'customer_id' = %s AND occurred_at >= %s LIMIT 1",
+            (customer_id, run.started_at),
         ).fetchone()
-        if row is None:
-            return None
         zone = ZoneInfo(self.context.business.timezone)
-        start = datetime.combine(row.event_date, row.slot, tzinfo=zone)
-        customer = uow.customers.get(str(row.customer_id))
         return {
             "booking": row,
             "customer": customer,
-            "event_start": start,
+            "event_start": datetime.combine(row.event_date, row.slot, tzinfo=zone) if row else None,
             "now": now,
+            "booked_since": booked_since is not None,
             "sms_consent": bool(customer and customer.phone and uow.consents.sms_state(customer.phone) is True),
         }
 
     @staticmethod
     def _holds(condition: str, facts: dict[str, Any]) -> bool:
         b = facts["booking"]
-        active = b.status in ACTIVE_STATUSES
+        active = b is not None and b.status in ACTIVE_STATUSES
         truth: dict[str, bool] = {
-            "deposit_paid": b.deposit_paid_cents >= b.deposit_due_cents,
+            "deposit_paid": b is not None and b.deposit_paid_cents >= b.deposit_due_cents,
             "deposit_unpaid": active and b.deposit_paid_cents < b.deposit_due_cents,
             "balance_due": active and b.deposit_paid_cents < b.total_due_cents,
             "booking_active": active,
-            "booking_cancelled": b.status == "cancelled",
-            "event_passed": facts["now"] >= facts["event_start"],
+            "booking_cancelled": b is not None and b.status == "cancelled",
+            "event_passed": b is not None and facts["now"] >= facts["event_start"],
             "sms_consent": facts["sms_consent"],
             "email_on_file": bool(facts["customer"] and facts["customer"].email),
-            "no_booking": False,
+            "no_booking": not facts["booked_since"],
         }
         return truth[condition]
 
@@ -217,6 +234,8 @@ class JourneyRunner:
             text = wording.journey_text(str(step.value), b, customer.first_name, self.context.business)
             h.record_reply(RecordReply(thread.id, text, "system"), uow, self.context)
             return f"text queued ({step.value})"
+        if step.kind in ("send_email", "staff_task", "command") and b is None:
+            return f"{step.kind} needs a booking: not done"  # a conversation's run (a quote follow-up)
         if step.kind == "send_email":
             if customer is None or not customer.email:
                 return "no email: not emailed"
@@ -231,7 +250,7 @@ class JourneyRunner:
             )
             return "staff task created"
         if step.kind == "hand_to_staff":
-            thread_id = h.latest_thread_of(uow, str(b.customer_id))
+            thread_id = h.latest_thread_of(uow, customer.id) if customer else None
             if thread_id is None:
                 return "no conversation to hand over"
             h.hand_off_thread(HandOffThread(thread_id, str(step.value), by=ACTOR), uow, self.context)

@@ -774,7 +774,8 @@ journey_runs = Table(
     metadata,
     _id(),
     Column("journey", String(64), nullable=False),
-    Column("booking_id", UUID(as_uuid=False), nullable=False),
+    Column("booking_id", UUID(as_uuid=False)),  # a booking's journey, or
+    Column("thread_id", UUID(as_uuid=False)),  # a conversation's (a quote follow-up)
     Column("step_index", Integer, nullable=False, server_default=text("0")),
     Column("due_at", DateTime(timezone=True), nullable=False),
     Column("status", String(16), nullable=False, server_default=text("'active'")),
@@ -782,7 +783,9 @@ journey_runs = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint("status IN ('active', 'finished', 'exited', 'stopped', 'failed')", name="status_known"),
+    CheckConstraint("(booking_id IS NULL) <> (thread_id IS NULL)", name="booking_or_thread"),
     UniqueConstraint("journey", "booking_id", name="uq_journey_runs_journey_booking"),
+    UniqueConstraint("journey", "thread_id", name="uq_journey_runs_journey_thread"),
     schema="automation",
 )
 Index("ix_journey_runs_due", journey_runs.c.status, journey_runs.c.due_at)

@@ -291,6 +291,14 @@ class IgnoreCredit:
 
 
 @dataclass(frozen=True)
+class RecordQuote:
+    """The agent quoted a party in this conversation (QuoteGiven, once per thread)."""
+
+    thread_id: str
+    total_due_cents: int
+
+
+@dataclass(frozen=True)
 class StopJourneyRun:
     """Staff stop a booking's journey run (no more of its steps are taken)."""
 
@@ -344,4 +352,5 @@ Command = (
     | ExportCustomerData
     | EraseCustomer
     | StopJourneyRun
+    | RecordQuote
 )

@@ -252,6 +252,21 @@ class ThreadNoteAdded(DomainEvent):
 
 
 @dataclass(frozen=True)
+class QuoteGiven(DomainEvent):
+    """The agent priced a party in this conversation (the first time: later quotes are not events);
+    it starts the quote follow-up journey."""
+
+    aggregate_type: ClassVar[str] = "thread"
+    thread_id: str
+    customer_id: str | None
+    total_due_cents: int
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.thread_id
+
+
+@dataclass(frozen=True)
 class ThreadSlotsCorrected(DomainEvent):
     """Staff changed what the agent holds (a corrected date, say) before handing the thread back.
     Only the names of the slots: their values may be personal."""

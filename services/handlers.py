@@ -36,6 +36,7 @@ from domain.commands import (
     ReceiveMessage,
     RecordBankPayment,
     RecordDepositPayment,
+    RecordQuote,
     RecordRefund,
     RecordReply,
     RejectMatch,
@@ -57,6 +58,7 @@ from domain.events import (
     DomainEvent,
     LeadCreated,
     MessageReceived,
+    QuoteGiven,
     ReplyRecorded,
     ThreadAssigned,
     ThreadCustomerLinked,
@@ -955,6 +957,19 @@ def erase_customer(cmd: EraseCustomer, uow: UnitOfWork, ctx: ServiceContext) -> 
     return result
 
 
+def record_quote(cmd: RecordQuote, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    thread = _locked_thread(uow, cmd.thread_id)
+    earlier = execute(
+        uow.conn,
+        "SELECT 1 FROM events.domain_events WHERE aggregate_id = %s AND event_type = 'QuoteGiven' LIMIT 1",
+        (thread.id,),
+    ).fetchone()
+    if earlier is not None:  # one per conversation: the follow-up is about having asked at all
+        return {"thread_id": thread.id, "recorded": False}
+    _publish_thread(uow, ctx, thread, [QuoteGiven(thread.id, thread.customer_id, cmd.total_due_cents)])
+    return {"thread_id": thread.id, "recorded": True}
+
+
 def stop_journey_run(cmd: StopJourneyRun, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
     try:
         run_id = str(uuid.UUID(cmd.run_id))
@@ -1005,4 +1020,5 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     ExportCustomerData: ("export-customer-data", export_customer_data, 200),
     EraseCustomer: ("erase-customer", erase_customer, 200),
     StopJourneyRun: ("stop-journey-run", stop_journey_run, 200),
+    RecordQuote: ("record-quote", record_quote, 200),
 }

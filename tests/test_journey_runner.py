@@ -227,3 +227,47 @@ def test_a_cancelled_party_gets_no_pre_event_texts(world: tuple[Container, Fixed
     container.journeys.run_due()  # type: ignore[union-attr]
     assert texts(container) == []
     assert {r.status for r in runs(container).values()} == {"exited"}
+
+
+def test_the_quote_follow_up_texts_once_a_day_later_unless_they_booked(
+    world: tuple[Container, FixedClock], agent: Any
+) -> None:
+    from services.conversations import receive_sms
+
+    container, clock = world
+    container.bus.handle(UpdateConsent(channel="sms", granted=True, source="sms", phone=PHONE))
+    asked = receive_sms(container, PHONE, "how much for 10 adults in 95816?", "rc-q-1", graph=agent)
+    assert asked.reply and "$" in asked.reply  # the agent quoted: that is the QuoteGiven
+    receive_sms(container, PHONE, "and for 12 adults?", "rc-q-2", graph=agent)  # a second quote: one run
+    (run,) = runs(container).values()
+    assert run.journey == "quote-follow-up" and str(run.thread_id) == asked.thread_id
+    step(container, clock, 0)
+    step(container, clock, 23.9)
+    assert texts(container) == []
+    step(container, clock, 0.1)
+    (follow_up,) = texts(container)
+    assert "following up on your hibachi quote" in follow_up
+    assert runs(container)["quote-follow-up"].status == "finished"
+
+
+def test_no_quote_follow_up_after_a_booking_or_without_consent(world: tuple[Container, FixedClock]) -> None:
+    from domain.commands import ReceiveMessage, RecordQuote
+
+    container, clock = world
+    booked_phone, silent_phone = PHONE, "+19165550177"
+    container.bus.handle(UpdateConsent(channel="sms", granted=True, source="sms", phone=booked_phone))
+    container.bus.handle(UpdateConsent(channel="sms", granted=False, source="sms", phone=silent_phone))
+    for phone in (booked_phone, silent_phone):
+        thread_id = container.bus.handle(ReceiveMessage("sms", phone, "price?", "sms-test", phone)).body["thread_id"]
+        container.bus.handle(RecordQuote(thread_id, 60000))
+    step(container, clock, 0)
+    container.bus.handle(create_booking_cmd(phone=booked_phone, consent_sms=True))  # they booked
+    step(container, clock, 24)
+    with container.engine.connect() as conn:
+        outcomes = set(
+            conn.execute(
+                text("SELECT outcome FROM automation.journey_runs WHERE journey = 'quote-follow-up'")
+            ).scalars()
+        )
+    assert outcomes == {"no_booking did not hold", "sms_consent did not hold"}
+    assert not any("quote" in t for t in texts(container))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any
 
 from langchain_core.tools import InjectedToolArg, tool
+
+from domain.commands import RecordQuote
+from domain.errors import DomainError
 
 from .caller import Caller
 from .results import EXPECTED_ERRORS, from_error
@@ -36,4 +40,7 @@ def quote_price(
         quote = caller.container.queries.quote(adults, kids, zip_code, upgrades or {})
     except EXPECTED_ERRORS as error:
         return from_error(error)
+    # Remembered for the quote follow-up; a made-up thread (a test's, an eval's) is not a conversation.
+    with contextlib.suppress(DomainError):
+        caller.container.bus.handle(RecordQuote(caller.thread_id, int(quote["total_due_cents"])), actor=caller.actor)
     return {"ok": True, **quote}

@@ -4,7 +4,8 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-26 04:50:00
 
-The journey engine's durable state (automation/runner.py): one run per journey and booking, the
+The journey engine's durable state (automation/runner.py): one run per journey and booking (or
+conversation, for a quote follow-up), the
 step it is on and when it is due; a log of every step taken (its primary key is the step's
 idempotency key); staff tasks journeys create.
 """
@@ -27,7 +28,8 @@ def upgrade() -> None:
         "journey_runs",
         sa.Column("id", postgresql.UUID(as_uuid=False), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("journey", sa.String(length=64), nullable=False),
-        sa.Column("booking_id", postgresql.UUID(as_uuid=False), nullable=False),
+        sa.Column("booking_id", postgresql.UUID(as_uuid=False), nullable=True),
+        sa.Column("thread_id", postgresql.UUID(as_uuid=False), nullable=True),
         sa.Column("step_index", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), server_default=sa.text("'active'"), nullable=False),
@@ -38,8 +40,12 @@ def upgrade() -> None:
             "status IN ('active', 'finished', 'exited', 'stopped', 'failed')",
             name=op.f("ck_journey_runs_status_known"),
         ),
+        sa.CheckConstraint(
+            "(booking_id IS NULL) <> (thread_id IS NULL)", name=op.f("ck_journey_runs_booking_or_thread")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journey_runs")),
         sa.UniqueConstraint("journey", "booking_id", name="uq_journey_runs_journey_booking"),
+        sa.UniqueConstraint("journey", "thread_id", name="uq_journey_runs_journey_thread"),
         schema="automation",
     )
     op.create_index("ix_journey_runs_due", "journey_runs", ["status", "due_at"], schema="automation")

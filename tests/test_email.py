@@ -165,3 +165,18 @@ def test_smtp_settings_name_what_is_wrong(settings_env: pytest.MonkeyPatch) -> N
     config = load_settings().smtp()
     assert config is not None and (config.host, config.port, config.security) == ("smtp.example.com", 587, "tls")
     assert config.password == "s3cret"
+
+
+def test_a_journey_email_has_its_own_subject_and_lead(
+    container: Container, catcher: tuple[MailCatcher, SmtpConfig]
+) -> None:
+    server, config = catcher
+    reference = container.bus.handle(create_booking_cmd()).body["reference"]
+    with container.uow() as uow:
+        payload = {"booking_id": booking_id(container, reference), "template": "menu_and_allergies"}
+        uow.outbox.add_many([(handlers.NOTIFY_REMINDER, payload)])
+        uow.commit()
+    dispatch(container, emails_for(container, config))
+    journey = next(m for m in server.messages if "three days" in m["Subject"])
+    plain, html = parts(journey)
+    assert "protein choices" in plain and "protein choices" in html and reference in plain

@@ -271,3 +271,26 @@ def test_no_quote_follow_up_after_a_booking_or_without_consent(world: tuple[Cont
         )
     assert outcomes == {"no_booking did not hold", "sms_consent did not hold"}
     assert not any("quote" in t for t in texts(container))
+
+
+def test_two_workers_take_each_step_once(world: tuple[Container, FixedClock]) -> None:
+    import threading
+
+    container, clock = world
+    for i in range(8):
+        container.bus.handle(
+            create_booking_cmd(
+                email=f"guest{i}@example.com", phone=f"+1916555{i:04d}", consent_sms=True, day=f"2026-12-{12 + i}"
+            )
+        )
+    runner = container.journeys
+    assert runner is not None
+    runner.run_due()
+    clock.advance(timedelta(hours=24))
+    workers = [threading.Thread(target=runner.run_due) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    reminders = [r for r in rows(container, handlers.NOTIFY_REMINDER) if r.payload["template"] == "deposit_reminder"]
+    assert len(rows(container, handlers.SEND_SMS)) == 8 and len(reminders) == 8

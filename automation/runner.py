@@ -87,6 +87,7 @@ class JourneyRunner:
 
     def run_one(self) -> bool:
         now = self.clock.now()
+        failed: tuple[str, str] | None = None
         with self.uow_factory() as uow:
             run = execute(
                 uow.conn,
@@ -97,11 +98,21 @@ class JourneyRunner:
             if run is None:
                 return False
             journey = self.journeys.get(run.journey)
-            if journey is None:  # a journey file removed since: the run cannot go on
-                self._finish(uow, str(run.id), "stopped", "its journey is no longer defined", now)
-            else:
-                self._advance(uow, journey, run, now)
-            uow.commit()
+            try:
+                if journey is None:  # a journey file removed since: the run cannot go on
+                    self._finish(uow, str(run.id), "stopped", "its journey is no longer defined", now)
+                else:
+                    self._advance(uow, journey, run, now)
+                uow.commit()
+            except Exception as error:  # this run's step went wrong: nothing of it stays, the others go on
+                log.exception("journey run %s (%s) failed", run.id, run.journey)
+                failed = (str(run.id), f"failed at step {run.step_index}: {type(error).__name__}")
+        if failed is not None:
+            # Marked failed (for staff, on the booking page) rather than retried every minute: a step
+            # that broke once is broken (a bad template, a refused command) until someone looks.
+            with self.uow_factory() as uow:
+                self._finish(uow, failed[0], "failed", failed[1], now)
+                uow.commit()
         return True
 
     # ------------------------------------------------------------------ one run

@@ -294,3 +294,32 @@ def test_two_workers_take_each_step_once(world: tuple[Container, FixedClock]) ->
         worker.join(30)
     reminders = [r for r in rows(container, handlers.NOTIFY_REMINDER) if r.payload["template"] == "deposit_reminder"]
     assert len(rows(container, handlers.SEND_SMS)) == 8 and len(reminders) == 8
+
+
+def test_a_broken_step_fails_its_run_and_the_others_go_on(
+    world: tuple[Container, FixedClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container, clock = world
+    container.bus.handle(create_booking_cmd(consent_sms=True))
+    container.bus.handle(create_booking_cmd(email="kim@example.com", phone="+19165550999", day="2026-12-13"))
+    step(container, clock, 0)
+    real = handlers.record_reply
+    calls: list[int] = []
+
+    def first_one_breaks(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("template broke")
+        return real(*args)
+
+    monkeypatch.setattr(handlers, "record_reply", first_one_breaks)
+    step(container, clock, 24)
+    with container.engine.connect() as conn:
+        states = sorted(
+            (r.status, r.outcome)
+            for r in conn.execute(
+                text("SELECT status, outcome FROM automation.journey_runs WHERE journey = 'deposit-reminder'")
+            )
+        )
+    assert states[0] == ("active", states[0][1]) and states[1] == ("failed", "failed at step 1: RuntimeError")
+    assert len(texts(container)) == 1  # the other booking's reminder went

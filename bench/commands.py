@@ -464,6 +464,7 @@ def direct_floor(database_url: str, threads: int, duration: float, chef_ids: lis
                 booking_id,
             ),
         )
+        conn.execute("SELECT pg_notify('hibachi_outbox', '')")  # wakes idle dispatchers at commit, as the app does
         conn.execute(
             "UPDATE events.idempotency_keys SET response_status = 201, response_body = %s"
             " WHERE command = 'create-booking' AND key = %s",

@@ -12,8 +12,8 @@ and counts effects by the outbox row's id (its idempotency key), as a real provi
    claiming with `FOR UPDATE SKIP LOCKED`, as separate worker processes would) drain them: messages
    per second, and a check that every message took effect exactly once.
 2. Delay: a producer commits `--rate` messages a second for `--duration` seconds, one per
-   transaction, while the dispatchers poll every `--poll` seconds: p50/p95/p99 of the time from the
-   producer's commit to the provider's call.
+   transaction, while the idle dispatchers wait for the NOTIFY of new rows (`--no-wake`: poll every
+   `--poll` seconds only): p50/p95/p99 of the time from the producer's commit to the provider's call.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from evals.results import percentile
 from hibachi.bootstrap import bootstrap
 from hibachi.business_file import DEFAULT_BUSINESS_FILE, load_business
 from hibachi.settings import fresh_keys
-from services.outbox_dispatcher import OutboxDispatcher
+from services.outbox_dispatcher import OutboxDispatcher, OutboxWakeup
 
 TARGET = "bench.provider"
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="messages a second in the delay phase")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--poll", type=float, default=0.05, help="dispatcher poll interval when idle (s)")
+    parser.add_argument("--no-wake", dest="wake", action="store_false", help="poll only: no LISTEN wake-up on new rows")
     args = parser.parse_args(argv)
 
     admin = admin_server(args.admin_url)
@@ -112,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # 2. delay: commit -> dispatch, with the dispatchers polling
         stop = threading.Event()
-        pollers = [threading.Thread(target=d.run, args=(stop, args.poll), daemon=True) for d in dispatchers]
+        wakeups = [OutboxWakeup(database_url) if args.wake else None for _ in dispatchers]
+        pollers = [
+            threading.Thread(target=d.run, args=(stop, args.poll), kwargs={"wake": w}, daemon=True)
+            for d, w in zip(dispatchers, wakeups, strict=True)
+        ]
         for poller in pollers:
             poller.start()
         committed: dict[int, float] = {}
@@ -135,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"delay: {len(delays)}/{total} messages at {args.rate:.0f}/s, commit to provider call"
             f" p50 {percentile(delays, 0.50):.1f} p95 {percentile(delays, 0.95):.1f}"
-            f" p99 {percentile(delays, 0.99):.1f} ms (poll {args.poll * 1000:.0f} ms when idle)",
+            f" p99 {percentile(delays, 0.99):.1f} ms"
+            f" ({'woken by NOTIFY, ' if args.wake else ''}poll {args.poll * 1000:.0f} ms when idle)",
             flush=True,
         )
         duplicates = sum(1 for count in provider.effects.values() if count > 1)

@@ -9,8 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from db.sql import executemany, jsonb
+from db.sql import execute, executemany, jsonb
 from db.tables import outbox
+
+WAKE_CHANNEL = "hibachi_outbox"  # NOTIFY at the commit of new rows (services/outbox_dispatcher.py listens)
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,14 @@ class Outbox:
         self.max_attempts = max_attempts
 
     def add_many(self, messages: list[tuple[str, dict[str, Any]]], *, aggregate_id: str | None = None) -> None:
-        """Queue (target, payload) messages, in one statement."""
+        """Queue (target, payload) messages, in one statement; idle dispatchers are woken at commit."""
         executemany(
             self.conn,
             "INSERT INTO events.outbox (target, payload, aggregate_id, max_attempts) VALUES (%s, %s, %s, %s)",
             [(target, jsonb(payload), aggregate_id, self.max_attempts) for target, payload in messages],
         )
+        # Delivered when (and only if) the transaction commits; several in one transaction fold into one.
+        execute(self.conn, "SELECT pg_notify(%s, '')", (WAKE_CHANNEL,))
 
     def claim_next(self, now: datetime) -> OutboxMessage | None:
         row = self.conn.execute(

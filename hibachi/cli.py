@@ -46,6 +46,7 @@ from integrations.ringcentral import RingCentralConfig
 from integrations.stripe import StripeConfig
 from services.business_sync import sync_business
 from services.maintenance import run_housekeeping
+from services.outbox_dispatcher import OutboxWakeup
 
 log = logging.getLogger("hibachi")
 
@@ -158,11 +159,20 @@ def prepare(
     return container
 
 
+def outbox_wakeup(container: Container) -> OutboxWakeup:
+    """Wakes an idle dispatcher when new outbox rows commit (LISTEN on its own connection)."""
+    return OutboxWakeup(container.engine.url.render_as_string(hide_password=False))
+
+
 def start_background(container: Container, settings: Settings, stop: threading.Event, *, outbox: bool) -> None:
     threading.Thread(target=run_housekeeping, args=(container, stop), daemon=True, name="housekeeping").start()
     if outbox:
         threading.Thread(
-            target=container.dispatcher.run, args=(stop, settings.outbox_poll_seconds), daemon=True, name="outbox"
+            target=container.dispatcher.run,
+            args=(stop, settings.outbox_poll_seconds),
+            kwargs={"wake": outbox_wakeup(container)},
+            daemon=True,
+            name="outbox",
         ).start()
 
 
@@ -338,7 +348,7 @@ def cmd_outbox_worker(settings: Settings) -> None:
     start_background(container, settings, stop, outbox=False)
     print("outbox worker running; Ctrl-C stops it", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        container.dispatcher.run(stop, settings.outbox_poll_seconds)
+        container.dispatcher.run(stop, settings.outbox_poll_seconds, wake=outbox_wakeup(container))
     stop.set()
 
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from db.outbox import OutboxMessage
+import psycopg
+
+from db.engine import libpq_url
+from db.outbox import WAKE_CHANNEL, OutboxMessage
 from db.uow import UnitOfWork
 from domain.clock import Clock
 
@@ -91,11 +95,45 @@ class OutboxDispatcher:
             handled += 1
         return handled
 
-    def run(self, stop: threading.Event, poll_seconds: float) -> None:
+    def run(self, stop: threading.Event, poll_seconds: float, *, wake: Callable[[float], object] | None = None) -> None:
+        """Dispatch until `stop`; when idle, wait up to `poll_seconds` for `wake` (an OutboxWakeup:
+        new rows committed) or, without one, just wait (retries fall due by time alone)."""
         while not stop.is_set():
             try:
                 if self.dispatch_due() == 0:
-                    stop.wait(poll_seconds)
+                    if wake is None:
+                        stop.wait(poll_seconds)
+                    else:
+                        wake(poll_seconds)
             except Exception:  # keep the worker alive through a database restart
                 log.exception("outbox dispatcher loop failed; retrying")
                 stop.wait(poll_seconds)
+
+
+class OutboxWakeup:
+    """A LISTEN on the outbox's channel (its own autocommit connection, opened again if it drops):
+    `wait(timeout)` returns as soon as a transaction that queued messages commits, or at the timeout."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = libpq_url(database_url)
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self, timeout: float) -> None:
+        self.wait(timeout)
+
+    def wait(self, timeout: float) -> None:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = psycopg.connect(self.url, autocommit=True)
+                self.conn.execute(f"LISTEN {WAKE_CHANNEL}")
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                break
+        except psycopg.Error:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            time.sleep(min(timeout, 1.0))  # Postgres away: no busy loop while it comes back
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()

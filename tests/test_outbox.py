@@ -135,3 +135,39 @@ def test_concurrent_workers_never_take_the_same_message(container: Container) ->
     assert len(delivered) == 45
     assert set(delivered.values()) == {1}
     assert {r.status for r in outbox_rows(container).values()} == {"done"}
+
+
+def test_an_idle_dispatcher_is_woken_when_new_rows_commit(container: Container) -> None:
+    from services.outbox_dispatcher import OutboxWakeup
+
+    arrived = threading.Event()
+
+    def provider(message: OutboxMessage) -> Mapping[str, Any]:
+        arrived.set()
+        return {"ok": True}
+
+    dispatcher = OutboxDispatcher(container.uow, {"bench.wake": provider}, container.clock)
+    wake = OutboxWakeup(container.engine.url.render_as_string(hide_password=False))
+    stop = threading.Event()
+    worker = threading.Thread(target=dispatcher.run, args=(stop, 30.0), kwargs={"wake": wake}, daemon=True)
+    worker.start()
+    try:
+        time.sleep(0.3)  # idle now: waiting up to 30 s
+        started = time.monotonic()
+        with container.uow() as uow:
+            uow.outbox.add_many([("bench.wake", {"n": 1})])
+            uow.commit()
+        assert arrived.wait(5), "the commit did not wake the dispatcher"
+        assert time.monotonic() - started < 2  # woken, not polled
+        # A rolled-back transaction notifies nobody: nothing to wake for.
+        arrived.clear()
+        with container.uow() as uow:
+            uow.outbox.add_many([("bench.wake", {"n": 2})])
+        assert not arrived.wait(0.5)
+    finally:
+        stop.set()
+        with container.uow() as uow:  # one more commit wakes it so it sees the stop
+            uow.outbox.add_many([("bench.wake", {"n": 3})])
+            uow.commit()
+        worker.join(5)
+        wake.close()

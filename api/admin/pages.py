@@ -277,6 +277,19 @@ def refusal(error: Exception) -> str | None:
     return None
 
 
+async def refused(function: Callable[..., Any], *args: Any, **kwargs: Any) -> str | None:
+    """Run an action off the event loop; the message of a refusal staff should read on the page,
+    or None when it went through (anything that is not a refusal is raised)."""
+    try:
+        await run(function, *args, **kwargs)
+    except Exception as problem:
+        message = refusal(problem)
+        if message is None:
+            raise
+        return message
+    return None
+
+
 # ---------------------------------------------------------------- the inbox
 
 
@@ -469,12 +482,8 @@ async def thread_action(
 ) -> Response:
     """Run `action`, then answer: htmx gets the thread's body re-rendered, a browser a 303 back."""
     page = Page(request, principal)
-    try:
-        await run(action, page.container)
-    except Exception as problem:
-        message = refusal(problem)
-        if message is None:
-            raise
+    message = await refused(action, page.container)
+    if message is not None:
         return await thread_page(page, str(thread_id), partial=is_htmx(request), status=422, error=message)
     if is_htmx(request):
         return await thread_page(page, str(thread_id), partial=True, notice=done)
@@ -674,12 +683,9 @@ async def erase_customer(
     page = Page(request, principal)
     if confirm.strip().upper() != "ERASE":
         return await _customer(page, str(customer_id), status=422, error="Type ERASE to confirm the erasure.")
-    try:
-        await run(page.container.bus.handle, EraseCustomer(str(customer_id), by=principal.id), actor=principal.actor)
-    except Exception as problem:
-        message = refusal(problem)
-        if message is None:
-            raise
+    command = EraseCustomer(str(customer_id), by=principal.id)
+    message = await refused(page.container.bus.handle, command, actor=principal.actor)
+    if message is not None:
         return await _customer(page, str(customer_id), status=422, error=message)
     return see_other(f"/admin/customers/{customer_id}?erased=1")
 
@@ -738,12 +744,8 @@ async def booking_action(
     request: Request, principal: Principal, reference: str, action: Callable[[Container], Any]
 ) -> Response:
     page = Page(request, principal)
-    try:
-        await run(action, page.container)
-    except Exception as problem:
-        message = refusal(problem)
-        if message is None:
-            raise
+    message = await refused(action, page.container)
+    if message is not None:
         return await booking_page(page, reference, status=422, error=message)
     return see_other(f"/admin/bookings/{reference}")
 
@@ -843,12 +845,8 @@ CreditReference = Annotated[str, Form(min_length=1, max_length=16)]
 async def credit_action(request: Request, principal: Principal, command: Any) -> Response:
     """A staff decision on a bank credit (confirm, reject, ignore): one command, then the page again."""
     page = Page(request, principal)
-    try:
-        await run(page.container.bus.handle, command, actor=principal.actor)
-    except Exception as problem:
-        message = refusal(problem)
-        if message is None:
-            raise
+    message = await refused(page.container.bus.handle, command, actor=principal.actor)
+    if message is not None:
         return await _payments(page, status=422, error=message)
     return see_other("/admin/payments")
 

@@ -50,6 +50,7 @@ from bench.harness import (
     Workload,
     closed_loop,
     connection_headroom,
+    counts,
     percentile,
     post_booking,
     run_http_phase,
@@ -320,24 +321,13 @@ def direct_floor(
 # ------------------------------------------------------------------------------ main
 
 
-def client_counts(text: str) -> list[int]:
-    """`16,64` -> [16, 64]: the concurrent clients (and floor threads) of each capacity run."""
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not counts or min(counts) < 1:
-        raise argparse.ArgumentTypeError("each client count must be at least 1")
-    return counts
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per measured phase (default 20)")
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop offered load, req/s (default 100)")
     parser.add_argument(
         "--clients",
-        type=client_counts,
+        type=counts,
         default=[16, 64],
         help="concurrent clients, and direct floor threads, of each capacity run, e.g. 16,64 (the default)",
     )

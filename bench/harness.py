@@ -7,6 +7,7 @@ process stopped on the way out, even after a failure or Ctrl-C.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import atexit
 import datetime as dt
@@ -67,6 +68,17 @@ ADDRESSES = (  # one per zone: A (no travel fee), B, C
 
 
 # ------------------------------------------------------------------------------ results
+
+
+def counts(text: str) -> list[int]:
+    """`16,64` -> [16, 64] (an argparse type: clients, processes, ... one run each)."""
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError("each count must be at least 1")
+    return numbers
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -29,7 +29,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.commands import admin_server, free_port, prepare_database, serve, wait_until_up
+from bench.harness import admin_server, free_port, prepare_database, serve, wait_until_up
 from db.embedded import drop_database, ensure_database
 from db.engine import libpq_url
 from db.identity import token_hash

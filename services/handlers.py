@@ -251,7 +251,7 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
         [
-            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}),
+            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents, "requested_at": at.isoformat()}),
             (NOTIFY_CONFIRMED, message),
             (CALENDAR_EVENT, message),
         ],
@@ -676,7 +676,8 @@ def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceCon
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
-    messages = [(DEPOSIT_LINK, message | {"amount_cents": event.amount_cents, "resend": True})]
+    link = {"amount_cents": event.amount_cents, "resend": True, "requested_at": at.isoformat()}
+    messages = [(DEPOSIT_LINK, message | link)]
     uow.outbox.add_many(messages, aggregate_id=booking.id)
     if sms:
         enqueue_notice(uow, NOTIFY_PAYMENT_LINK, message, aggregate_id=booking.id)

@@ -36,7 +36,10 @@ class Outbox:
             "INSERT INTO events.outbox (target, payload, aggregate_id, max_attempts) VALUES (%s, %s, %s, %s)",
             [(target, jsonb(payload), aggregate_id, self.max_attempts) for target, payload in messages],
         )
-        # Delivered when (and only if) the transaction commits; several in one transaction fold into one.
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake idle dispatchers when this transaction commits (several in one fold into one)."""
         execute(self.conn, "SELECT pg_notify(%s, '')", (WAKE_CHANNEL,))
 
     def claim_next(self, now: datetime) -> OutboxMessage | None:
@@ -85,3 +88,17 @@ class Outbox:
             .where(outbox.c.id == message.id)
             .values(status="pending", available_at=until, last_error=reason[:2000])
         )
+
+    def requeue_dead(self, message_id: str, now: datetime) -> str | None:
+        """A dead-lettered message back to pending, due now, its attempts counted afresh (its last
+        error kept until the next attempt replaces it). The target, or None when it is not dead."""
+        row = execute(
+            self.conn,
+            "UPDATE events.outbox SET status = 'pending', attempts = 0, available_at = %s"
+            " WHERE id = %s AND status = 'dead' RETURNING target",
+            (now, message_id),
+        ).fetchone()
+        if row is None:
+            return None
+        self.wake()
+        return str(row.target)

@@ -330,6 +330,8 @@ Index(
     outbox.c.available_at,
     postgresql_where=text("status = 'pending'"),
 )
+# Dead letters, by when they died: the staff deliveries page and the inbox's count of them.
+Index("ix_outbox_dead", outbox.c.available_at, postgresql_where=text("status = 'dead'"))
 
 idempotency_keys = Table(
     "idempotency_keys",

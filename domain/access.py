@@ -35,6 +35,8 @@ class Permission(StrEnum):
     USERS_MANAGE = "users:manage"  # create staff accounts, change roles, deactivate
     TOKENS_ISSUE = "tokens:issue"  # service clients and their tokens
     AUDIT_READ = "audit:read"
+    DELIVERIES_READ = "deliveries:read"  # messages to providers that failed for good or are retrying
+    DELIVERIES_RETRY = "deliveries:retry"  # put a dead-lettered message back in the queue
     ADMIN_AREA = "admin:access"  # the staff pages under /admin at all
 
 
@@ -52,6 +54,8 @@ _STAFF: frozenset[Permission] = frozenset(
         P.INBOX_WRITE,
         P.CUSTOMERS_READ,
         P.PAYMENTS_READ,
+        P.DELIVERIES_READ,
+        P.DELIVERIES_RETRY,
         P.ADMIN_AREA,
     }
 )

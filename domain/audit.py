@@ -77,6 +77,7 @@ COMMAND_VALUE_FIELDS = frozenset(
         "refunded_total_cents",
         "transaction_id",
         "score",
+        "outbox_id",
     }
 )
 
@@ -271,8 +272,8 @@ def auth_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def command_subject(command: object, result: Mapping[str, Any] | None = None) -> str | None:
-    """What the command is about: a booking reference, a thread, a credit or a customer id."""
-    for name in ("reference", "thread_id", "transaction_id", "customer_id", "session_id"):
+    """What the command is about: a booking reference, a thread, a credit, a customer or an outbox message id."""
+    for name in ("reference", "thread_id", "transaction_id", "customer_id", "session_id", "outbox_id"):
         value = getattr(command, name, None)
         if isinstance(value, str) and value:
             return value

@@ -307,6 +307,14 @@ class StopJourneyRun:
 
 
 @dataclass(frozen=True)
+class RetryDelivery:
+    """Staff put a dead-lettered outbox message back in the queue, its attempts counted afresh."""
+
+    outbox_id: str
+    by: str
+
+
+@dataclass(frozen=True)
 class ExportCustomerData:
     """A data subject's copy of everything held about them (services/privacy.py); `customer` is
     their id, email or phone."""
@@ -353,4 +361,5 @@ Command = (
     | EraseCustomer
     | StopJourneyRun
     | RecordQuote
+    | RetryDelivery
 )

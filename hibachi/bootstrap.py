@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -32,7 +32,7 @@ from services.bus import MessageBus
 from services.chef_calendars import ChefCalendars
 from services.context import ServiceContext
 from services.email import BookingEmails
-from services.outbox_dispatcher import OutboxDispatcher, Target
+from services.outbox_dispatcher import RETRY_BASE, RETRY_MAX, OutboxDispatcher, Target
 from services.queries import Queries
 from services.sms import SmsSender
 from services.tokens import TokenIssuer
@@ -122,6 +122,8 @@ def bootstrap(
     clock: Clock | None = None,
     targets: Mapping[str, Target] | None = None,
     outbox_max_attempts: int = 8,
+    outbox_retry_base: timedelta = RETRY_BASE,
+    outbox_retry_max: timedelta = RETRY_MAX,
     pool_size: int = 20,
     context: ServiceContext | None = None,
     understander: Understander = RULES,
@@ -189,7 +191,9 @@ def bootstrap(
         clock=clock,
         bus=MessageBus(uow_factory, context),
         queries=queries,
-        dispatcher=OutboxDispatcher(uow_factory, chosen, clock),
+        dispatcher=OutboxDispatcher(
+            uow_factory, chosen, clock, base_delay=outbox_retry_base, max_delay=outbox_retry_max
+        ),
         outbox_max_attempts=outbox_max_attempts,
         tokens=TokenIssuer(token_key or secrets.token_bytes(32), clock),
         understander=understander,

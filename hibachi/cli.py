@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from agent.engines import make_engine, make_phraser
@@ -94,6 +95,7 @@ def stripe_config(settings: Settings) -> StripeConfig | None:
         webhook_secret=settings.stripe_webhook_secret.get_secret_value(),
         public_base_url=settings.public_base_url or f"http://{settings.host}:{settings.port}",
         api_base=settings.stripe_api_base,
+        timeout_seconds=settings.stripe_timeout_seconds,
     )
 
 
@@ -146,6 +148,8 @@ def prepare(
         blind=settings.blind_index(),
         token_key=settings.token_key(),
         outbox_max_attempts=settings.outbox_max_attempts,
+        outbox_retry_base=timedelta(seconds=settings.outbox_retry_base_seconds),
+        outbox_retry_max=timedelta(seconds=settings.outbox_retry_max_seconds),
         understander=make_engine(settings),
         phraser=make_phraser(settings),
         stripe=stripe or stripe_config(settings),
@@ -195,7 +199,9 @@ def cmd_run(settings: Settings) -> None:
         secret = "whsec_fake_" + uuid.uuid4().hex
         public = settings.public_base_url or base
         fake_url = FakeStripe(secret, webhook_url=f"{public}/webhooks/stripe").server(settings.host).start()
-        stripe = StripeConfig(FAKE_API_KEY, secret, public, api_base=fake_url, fake=True)
+        stripe = StripeConfig(
+            FAKE_API_KEY, secret, public, api_base=fake_url, fake=True, timeout_seconds=settings.stripe_timeout_seconds
+        )
         fake_note = f"  Payments  fake Stripe at {fake_url} (STRIPE_API_KEY is unset; pay on its checkout page)\n"
     fake_plaid = None
     if not (settings.plaid_client_id or settings.plaid_secret or settings.plaid_base_url):

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     web_workers: int = Field(default=1, ge=1, le=64, description="API processes (one core each)")
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    # A failed delivery waits base, 2*base, 4*base, ... (capped) before its next attempt.
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0, le=3600)
+    outbox_retry_max_seconds: float = Field(default=1800.0, gt=0, le=86400)
     run_outbox_in_process: bool = True
     agent_engine: Literal["rules", "llm"] = Field(default="rules", description="understanding engine")
     llm_model: str = Field(default="gpt-4o-mini", min_length=1)
@@ -158,6 +161,8 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = Field(default=None, description="whsec_...; required with a key")
     stripe_api_base: str | None = Field(default=None, description="another Stripe API base URL (a fake)")
     public_base_url: str | None = Field(default=None, description="this site's URL, for Checkout's return links")
+    # The outbox holds a row lock and a connection through each call: give up well before the SDK's 80 s.
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0, le=120, description="one Stripe API call at most")
     # Plaid bank sync. No keys and no PLAID_BASE_URL: the offline fake (`hibachi plaid fake`) on its port.
     plaid_client_id: str | None = Field(default=None, description="Plaid client id")
     plaid_secret: SecretStr | None = Field(default=None, description="Plaid secret of PLAID_ENV")

@@ -1,5 +1,6 @@
 """The staff pages' read side: the inbox, a thread, customer 360, the schedule board, a booking, the
-payments feed. Everything here reads read models and tables (decrypting personal data for display
+payments feed, the deliveries (outbox messages that failed for good or wait to be retried).
+Everything here reads read models and tables (decrypting personal data for display
 to logged-in staff); nothing writes but the audit log (a look at a customer's record,
 `record_admin_action`): every action on these pages is a command through the bus.
 
@@ -25,6 +26,7 @@ from domain import availability
 from domain.contact import normalize_email, normalize_phone
 from domain.errors import DomainError, NotFound
 from domain.money import format_usd
+from services import handlers
 from services.conversations import hand_back_with_corrections
 
 if TYPE_CHECKING:
@@ -721,7 +723,92 @@ def _feed_row(row: Any) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------- deliveries (the outbox as staff see it)
+
+# What each outbox target delivers, as staff read it.
+DELIVERY_KINDS = {
+    handlers.DEPOSIT_LINK: "Deposit payment link (Stripe)",
+    handlers.REFUND_DEPOSIT: "Deposit refund (Stripe)",
+    handlers.NOTIFY_CONFIRMED: "Booking confirmation email",
+    handlers.NOTIFY_RESCHEDULED: "Reschedule notice email",
+    handlers.NOTIFY_CANCELLED: "Cancellation notice email",
+    handlers.NOTIFY_PAYMENT_LINK: "Payment link text",
+    handlers.NOTIFY_RECEIPT: "Payment receipt email",
+    handlers.NOTIFY_REMINDER: "Reminder email",
+    handlers.NOTIFY_STAFF_HANDOFF: "Handoff notice to staff",
+    handlers.CALENDAR_EVENT: "Chef's calendar event",
+    handlers.SEND_SMS: "Text message",
+}
+DEAD_ALERT_WINDOW = timedelta(days=7)  # the inbox's count: recent failures, not the whole history
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    target: str
+    kind: str  # what it delivers, in words
+    reference: str | None  # the booking it was for
+    thread_id: str | None  # the conversation it was for
+    status: str  # dead | pending
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    at: datetime  # dead: when it died; pending: its next attempt
+    created_at: datetime
+
+
+def deliveries(container: Container, limit: int = 100) -> dict[str, list[Delivery]]:
+    """The newest `limit` dead-lettered messages, and the pending ones that failed before (or are
+    held) and wait for their next attempt, soonest first."""
+    limit = max(1, min(limit, 1000))
+    with container.uow() as uow:
+        dead = execute(
+            uow.conn,
+            "SELECT id, target, payload, status, attempts, max_attempts, last_error, available_at, created_at"
+            " FROM events.outbox WHERE status = 'dead' ORDER BY available_at DESC, id LIMIT %s",
+            (limit,),
+        ).fetchall()
+        retrying = execute(
+            uow.conn,
+            "SELECT id, target, payload, status, attempts, max_attempts, last_error, available_at, created_at"
+            " FROM events.outbox WHERE status = 'pending' AND (attempts > 0 OR last_error IS NOT NULL)"
+            " ORDER BY available_at, id LIMIT %s",
+            (limit,),
+        ).fetchall()
+    return {"dead": [_delivery(r) for r in dead], "retrying": [_delivery(r) for r in retrying]}
+
+
+def _delivery(row: Any) -> Delivery:
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    reference, thread_id = payload.get("reference"), payload.get("thread_id")
+    return Delivery(
+        id=str(row.id),
+        target=row.target,
+        kind=DELIVERY_KINDS.get(row.target, row.target),
+        reference=reference if isinstance(reference, str) else None,
+        thread_id=thread_id if isinstance(thread_id, str) else None,
+        status=row.status,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        last_error=row.last_error,
+        at=row.available_at,
+        created_at=row.created_at,
+    )
+
+
+def recent_dead_deliveries(container: Container) -> int:
+    """How many messages died in the last DEAD_ALERT_WINDOW (the inbox's alert)."""
+    with container.uow() as uow:
+        row = execute(
+            uow.conn,
+            "SELECT count(*) AS n FROM events.outbox WHERE status = 'dead' AND available_at >= %s",
+            (container.clock.now() - DEAD_ALERT_WINDOW,),
+        ).fetchone()
+    return int(row.n) if row else 0
+
+
 __all__ = [
+    "Delivery",
     "InboxFilter",
     "InboxRow",
     "MessageView",
@@ -730,9 +817,11 @@ __all__ = [
     "ThreadView",
     "booking_detail",
     "customer_360",
+    "deliveries",
     "hand_back_with_corrections",
     "inbox",
     "payments_feed",
+    "recent_dead_deliveries",
     "schedule_week",
     "staff_members",
     "suggested_reply",

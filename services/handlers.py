@@ -44,6 +44,7 @@ from domain.commands import (
     RescheduleBooking,
     ResendPaymentLink,
     ResolveThread,
+    RetryDelivery,
     SendStaffReply,
     SnoozeThread,
     StopJourneyRun,
@@ -251,7 +252,7 @@ def create_booking(cmd: CreateBooking, uow: UnitOfWork, ctx: ServiceContext) -> 
     message = {"booking_id": booking.id, "reference": booking.reference}
     uow.outbox.add_many(
         [
-            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents}),
+            (DEPOSIT_LINK, message | {"amount_cents": booking.deposit_due_cents, "requested_at": at.isoformat()}),
             (NOTIFY_CONFIRMED, message),
             (CALENDAR_EVENT, message),
         ],
@@ -676,7 +677,8 @@ def resend_payment_link(cmd: ResendPaymentLink, uow: UnitOfWork, ctx: ServiceCon
     uow.bookings.save(booking, expected, at)
     uow.publish(booking.id, expected, booking.pending_events, at=at)
     message: dict[str, Any] = {"booking_id": booking.id, "reference": booking.reference}
-    messages = [(DEPOSIT_LINK, message | {"amount_cents": event.amount_cents, "resend": True})]
+    link = {"amount_cents": event.amount_cents, "resend": True, "requested_at": at.isoformat()}
+    messages = [(DEPOSIT_LINK, message | link)]
     uow.outbox.add_many(messages, aggregate_id=booking.id)
     if sms:
         enqueue_notice(uow, NOTIFY_PAYMENT_LINK, message, aggregate_id=booking.id)
@@ -989,6 +991,21 @@ def stop_journey_run(cmd: StopJourneyRun, uow: UnitOfWork, ctx: ServiceContext) 
     return {"run_id": run_id, "stopped": True, "journey": row.journey}
 
 
+def retry_delivery(cmd: RetryDelivery, uow: UnitOfWork, ctx: ServiceContext) -> dict[str, Any]:
+    try:
+        outbox_id = str(uuid.UUID(cmd.outbox_id))
+    except ValueError:
+        raise NotFound("no such message", field="outbox_id") from None
+    target = uow.outbox.requeue_dead(outbox_id, ctx.clock.now())
+    if target is None:
+        row = execute(uow.conn, "SELECT status FROM events.outbox WHERE id = %s", (outbox_id,)).fetchone()
+        if row is None:
+            raise NotFound("no such message", field="outbox_id")
+        already = "delivered" if row.status == "done" else "waiting for its next attempt"
+        raise DomainError(f"this message is not dead-lettered: it is {already}", field="outbox_id")
+    return {"outbox_id": outbox_id, "target": target, "requeued": True}
+
+
 Handler = Callable[[Any, UnitOfWork, ServiceContext], dict[str, Any]]
 
 # command type -> (name used for idempotency keys and routes, handler, HTTP status on success)
@@ -1021,4 +1038,5 @@ HANDLERS: dict[type, tuple[str, Handler, int]] = {
     EraseCustomer: ("erase-customer", erase_customer, 200),
     StopJourneyRun: ("stop-journey-run", stop_journey_run, 200),
     RecordQuote: ("record-quote", record_quote, 200),
+    RetryDelivery: ("retry-delivery", retry_delivery, 200),
 }

@@ -40,6 +40,10 @@ class HoldUntil(Exception):
         self.reason = reason
 
 
+RETRY_BASE = timedelta(seconds=2)  # OUTBOX_RETRY_BASE_SECONDS
+RETRY_MAX = timedelta(minutes=30)  # OUTBOX_RETRY_MAX_SECONDS
+
+
 def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
     """base, 2*base, 4*base, ... capped."""
     delay: timedelta = base * (2 ** max(attempts - 1, 0))
@@ -53,8 +57,8 @@ class OutboxDispatcher:
         targets: Mapping[str, Target],
         clock: Clock,
         *,
-        base_delay: timedelta = timedelta(seconds=2),
-        max_delay: timedelta = timedelta(minutes=30),
+        base_delay: timedelta = RETRY_BASE,
+        max_delay: timedelta = RETRY_MAX,
     ) -> None:
         self.uow_factory = uow_factory
         self.targets = targets

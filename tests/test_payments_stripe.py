@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+import stripe
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from stripe.params.checkout import SessionCreateParams
 
 from api.app import create_app
 from db.tables import payment_events, payment_links, payments_feed, webhook_events
+from domain.clock import FixedClock
 from domain.commands import CancelBooking
 from hibachi.bootstrap import Container
 from integrations.stripe import StripeConfig, StripePayments
@@ -100,7 +104,7 @@ def test_deposit_paid_end_to_end_through_the_fake(
 
 
 def test_retried_outbox_call_makes_one_session(
-    stripe_world: tuple[FakeStripe, TestClient], container: Container
+    stripe_world: tuple[FakeStripe, TestClient], container: Container, clock: FixedClock
 ) -> None:
     fake, _ = stripe_world
     container.bus.handle(create_booking_cmd())
@@ -116,10 +120,49 @@ def test_retried_outbox_call_makes_one_session(
     message = OutboxMessage(
         id=str(outbox_id), target=handlers.DEPOSIT_LINK, payload=payload, attempts=0, max_attempts=8
     )
-    first, again = target(message), target(message)  # e.g. a timeout after Stripe acted, then the retry
+    first = target(message)
+    clock.advance(timedelta(minutes=40))  # e.g. a timeout after Stripe acted, then retries
+    again = target(message)  # the same parameters (Stripe compares them), so the first session back
     assert first == again
-    assert fake.effects["checkout.session"] == 1
+    assert fake.effects["checkout.session"] == 1 and fake.replayed[f"deposit-link-{outbox_id}"] == 1
     assert len(rows(container, payment_links)) == 1
+
+
+def test_stripe_refusing_a_call_dead_letters_it_at_once(
+    stripe_world: tuple[FakeStripe, TestClient], container: Container
+) -> None:
+    fake, _ = stripe_world
+    booked = container.bus.handle(create_booking_cmd()).body
+    with container.uow() as uow:  # under Stripe's minimum charge: refused however often it is sent
+        uow.outbox.add_many(
+            [(handlers.DEPOSIT_LINK, {"booking_id": booked["booking_id"], "reference": "MH-X", "amount_cents": 10})]
+        )
+        uow.commit()
+    container.dispatcher.dispatch_due()
+    with container.engine.connect() as conn:
+        (dead,) = conn.execute(text("SELECT attempts, last_error FROM events.outbox WHERE status = 'dead'")).all()
+    assert dead.attempts == 1
+    assert dead.last_error.startswith("permanent: Stripe refused it (400):") and "at least $0.50" in dead.last_error
+    assert fake.effects["checkout.session"] == 1  # the booking's own link only
+
+
+def test_the_fake_refuses_a_key_reused_with_other_parameters(stripe_world: tuple[FakeStripe, TestClient]) -> None:
+    fake, _ = stripe_world
+    client = stripe.StripeClient(FAKE_API_KEY, base_addresses={"api": fake.base_url}, max_network_retries=0)
+
+    def create(amount: int) -> Any:
+        params: SessionCreateParams = {
+            "mode": "payment",
+            "line_items": [
+                {"quantity": 1, "price_data": {"currency": "usd", "unit_amount": amount, "product_data": {"name": "x"}}}
+            ],
+        }
+        return client.v1.checkout.sessions.create(params, {"idempotency_key": "k1"})
+
+    assert create(5000).id == create(5000).id
+    with pytest.raises(stripe.IdempotencyError):
+        create(6000)
+    assert fake.effects_by_key == {"k1": 1}
 
 
 def _post(client: TestClient, event: dict[str, Any], *, timestamp: int | None = None, secret: str = SECRET) -> int:

@@ -1,5 +1,5 @@
 """The staff pages under /admin: the inbox, a thread, customer 360, the schedule board, a booking,
-the payments feed. Server-rendered (Jinja2, the one environment `api.auth.pages.templates` shares),
+the payments feed, the deliveries. Server-rendered (Jinja2, the one environment `api.auth.pages.templates` shares),
 htmx for partial updates, server-sent events for live changes. Pages read through `services.admin`
 (read models); every action is a command through the bus (or `services.conversations` for take
 over / hand back). No page writes a table.
@@ -22,6 +22,8 @@ over / hand back). No page writes a table.
     POST /admin/bookings/{reference}/journeys/{run_id}/stop     stop a follow-up journey      bookings:write
     POST /admin/bookings/{reference}/mark-paid                          bookings:write + payments:read
     GET  /admin/payments                          the payments feed                           payments:read
+    GET  /admin/deliveries                        messages to providers: dead, retrying       deliveries:read
+    POST /admin/deliveries/{id}/retry             a dead-lettered message back in the queue   deliveries:retry
 
 Every route also needs admin:access, and a person logged in (a session; a service token is refused):
 `StaffOnly(permission, *also)` is a `Requires`, so the route walk sees it. A browser without a session
@@ -77,6 +79,7 @@ from domain.commands import (
     RescheduleBooking,
     ResendPaymentLink,
     ResolveThread,
+    RetryDelivery,
     SendStaffReply,
     SnoozeThread,
     StopJourneyRun,
@@ -138,6 +141,8 @@ BookingReader = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_READ))]
 BookingWriter = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE))]
 PaymentRecorder = Annotated[Principal, Depends(StaffOnly(P.BOOKINGS_WRITE, P.PAYMENTS_READ))]
 PaymentsReader = Annotated[Principal, Depends(StaffOnly(P.PAYMENTS_READ))]
+DeliveriesReader = Annotated[Principal, Depends(StaffOnly(P.DELIVERIES_READ))]
+DeliveryRetrier = Annotated[Principal, Depends(StaffOnly(P.DELIVERIES_RETRY))]
 CustomerExporter = Annotated[Principal, Depends(StaffOnly(P.CUSTOMERS_EXPORT))]
 CustomerEraser = Annotated[Principal, Depends(StaffOnly(P.CUSTOMERS_ERASE))]
 ThreadId = Annotated[uuid.UUID, Path()]
@@ -355,11 +360,19 @@ async def _rows(page: Page, flt: admin.InboxFilter, *, with_alerts: bool, page_n
         rows, paging = found[:PAGE_SIZE], {"page_no": page_no, "more": len(found) > PAGE_SIZE}
         if not with_alerts:
             return {"rows": rows, "alerts": None, "more_alerts": False, **paging}
+        # Messages to providers that failed for good: staff should notice them where they work.
+        dead = admin.recent_dead_deliveries(page.container) if page.can(P.DELIVERIES_READ) else 0
         if page_no == 0 and flt in (NO_FILTER, admin.InboxFilter(handoff=True)):
             alerts = [row for row in rows if row.handoff_requested]
         else:
             alerts = admin.inbox(page.container, page.principal.id, admin.InboxFilter(handoff=True), ALERTS_SHOWN + 1)
-        return {"rows": rows, "alerts": alerts[:ALERTS_SHOWN], "more_alerts": len(alerts) > ALERTS_SHOWN, **paging}
+        shown = {
+            "alerts": alerts[:ALERTS_SHOWN],
+            "more_alerts": len(alerts) > ALERTS_SHOWN,
+            "dead_deliveries": dead,
+            "dead_window_days": admin.DEAD_ALERT_WINDOW.days,
+        }
+        return {"rows": rows, **shown, **paging}
 
     found: dict[str, Any] = await run(read)
     return found
@@ -874,3 +887,29 @@ async def reject_credit(
 @router.post("/payments/{transaction_id:uuid}/ignore")
 async def ignore_credit(request: Request, principal: PaymentRecorder, transaction_id: uuid.UUID) -> Response:
     return await credit_action(request, principal, IgnoreCredit(str(transaction_id), principal.id))
+
+
+# ---------------------------------------------------------------- deliveries (the outbox)
+
+
+async def _deliveries(
+    page: Page, *, status: int = 200, error: str | None = None, notice: str | None = None
+) -> HTMLResponse:
+    found: dict[str, list[admin.Delivery]] = await run(admin.deliveries, page.container)
+    return page.render("deliveries.html", status, title="Deliveries", **found, error=error, notice=notice)
+
+
+@router.get("/deliveries", response_class=HTMLResponse)
+async def deliveries_page(request: Request, principal: DeliveriesReader) -> Response:
+    retried = request.query_params.get("retried") == "1"
+    return await _deliveries(Page(request, principal), notice="Queued again: it goes out shortly." if retried else None)
+
+
+@router.post("/deliveries/{outbox_id:uuid}/retry")
+async def retry_delivery(request: Request, principal: DeliveryRetrier, outbox_id: uuid.UUID) -> Response:
+    page = Page(request, principal)
+    command = RetryDelivery(str(outbox_id), by=principal.id)
+    message = await refused(page.container.bus.handle, command, actor=principal.actor)
+    if message is not None:
+        return await _deliveries(page, status=422, error=message)
+    return see_other("/admin/deliveries?retried=1")

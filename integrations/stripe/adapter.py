@@ -4,12 +4,17 @@ refund a deposit, through the official SDK.
 Card details only ever go to Stripe's hosted page (PCI SAQ-A): we send an amount and a reference
 and get back a URL. Each call carries the outbox row's id as Stripe's Idempotency-Key, so a retried
 row (a timeout after Stripe acted, a crash before the row was marked done) gets the first result
-back instead of a second session or a second refund.
+back instead of a second session or a second refund. Stripe compares a retry's parameters with the
+first call's, so every attempt of one message sends the same ones (the link's expiry counts from
+when the link was asked for, not from the attempt). Stripe refusing a request (4xx) dead-letters
+the message at once: sending it again cannot help. 5xx, timeouts (`timeout_seconds` a call) and
+network errors are retried by the outbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +35,8 @@ from services.outbox_dispatcher import PermanentFailure, Target
 PROVIDER = "stripe"
 # Stripe refuses an expires_at 24 h or more ahead of its own clock: a minute's margin for clock skew.
 LINK_LIFETIME = timedelta(hours=24) - timedelta(minutes=1)
+# Stripe wants at least 30 minutes: a message delivered later than this before its expiry gets a fresh day.
+LINK_MIN_LEFT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class StripeConfig:
     api_base: str | None = None
     currency: str = "usd"
     fake: bool = False  # the offline fake, not Stripe: said in logs and on `make run`
+    timeout_seconds: float = 20.0  # one API call (STRIPE_TIMEOUT_SECONDS); then the outbox retries
 
 
 class StripePayments:
@@ -55,10 +63,22 @@ class StripePayments:
             config.api_key,
             base_addresses={"api": config.api_base} if config.api_base else {},
             max_network_retries=0,
+            http_client=stripe.new_default_http_client(timeout=config.timeout_seconds),
         )
 
     def targets(self, deposit_link: str, refund: str) -> Mapping[str, Target]:
         return {deposit_link: self.create_deposit_link, refund: self.refund_deposit}
+
+    def link_expiry(self, payload: Mapping[str, Any]) -> datetime:
+        """A day after the link was asked for (`requested_at`, the command's time), the same on every
+        attempt; a day from now when that leaves under LINK_MIN_LEFT (or the message predates it)."""
+        now = self.clock.now()
+        try:
+            asked = datetime.fromisoformat(str(payload["requested_at"]))
+        except (KeyError, ValueError):
+            asked = now
+        expires = asked + LINK_LIFETIME
+        return expires if expires - now >= LINK_MIN_LEFT else now + LINK_LIFETIME
 
     def create_deposit_link(self, message: OutboxMessage) -> Mapping[str, Any]:
         payload = message.payload
@@ -82,11 +102,12 @@ class StripePayments:
             "client_reference_id": reference,
             "metadata": {"booking_id": booking_id, "reference": reference},
             "payment_intent_data": {"metadata": {"booking_id": booking_id, "reference": reference}},
-            "expires_at": int((self.clock.now() + LINK_LIFETIME).timestamp()),
+            "expires_at": int(self.link_expiry(payload).timestamp()),
             "success_url": f"{base}/chat?deposit=paid&reference={ref}",
             "cancel_url": f"{base}/chat?deposit=cancelled&reference={ref}",
         }
-        session = self.client.v1.checkout.sessions.create(params, {"idempotency_key": f"deposit-link-{message.id}"})
+        with refusals_are_permanent():
+            session = self.client.v1.checkout.sessions.create(params, {"idempotency_key": f"deposit-link-{message.id}"})
         if not session.url:
             raise RuntimeError(f"checkout session {session.id} came back without a URL")
         expires = self.clock.now() + LINK_LIFETIME
@@ -140,7 +161,19 @@ class StripePayments:
                 "amount": part,
                 "metadata": {"booking_id": booking_id, "reference": str(payload.get("reference", ""))},
             }
-            refund = self.client.v1.refunds.create(params, {"idempotency_key": f"refund-{message.id}-{n}"})
+            with refusals_are_permanent():
+                refund = self.client.v1.refunds.create(params, {"idempotency_key": f"refund-{message.id}-{n}"})
             refunds.append(refund.id)
             left -= part
         return {"refunds": refunds, "refunded_cents": amount - left, "not_by_card_cents": left}
+
+
+@contextmanager
+def refusals_are_permanent() -> Iterator[None]:
+    """Stripe refusing the request (bad parameters, a reused idempotency key with other parameters)
+    will refuse it again: dead-letter now, with Stripe's status and message for staff."""
+    try:
+        yield
+    except (stripe.InvalidRequestError, stripe.IdempotencyError) as error:
+        reason = error.user_message or str(error)
+        raise PermanentFailure(f"Stripe refused it ({error.http_status}): {reason}") from error

@@ -4,11 +4,14 @@
 Used by the tests and by `make run` when STRIPE_API_KEY is unset: the real adapter (the SDK) talks
 to it over HTTP through its base URL, so nothing in our code knows it is not Stripe.
 
-    POST /v1/checkout/sessions          create (honours Idempotency-Key: same key, same session)
+    POST /v1/checkout/sessions          create (honours Idempotency-Key: same key, same session;
+                                        the same key with other parameters is refused, as Stripe does)
     GET  /v1/checkout/sessions/{id}     retrieve
     POST /v1/refunds                    refund a paid session's payment intent (sends charge.refunded)
     GET  /pay/{id}                      the checkout page, with a Pay button
     POST /pay/{id}                      "pay": the session completes, checkout.session.completed is sent
+
+`server(faults=...)` puts `integrations.faults.Faults` in front of the API (5xx, hung answers).
 
 Webhooks go to `webhook_url` (the app's /webhooks/stripe) signed with the webhook secret:
 `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -36,9 +39,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.faults import Faults, FaultyApi
 from integrations.loopback import LoopbackServer
 
 FAKE_API_KEY = "sk_test_offline_fake"
+MIN_CHARGE_CENTS = 50  # Stripe's minimum charge in USD
 _KEY = re.compile(r"\[([^\]]*)\]")
 
 
@@ -92,8 +97,11 @@ class FakeStripe:
         self.base_url = ""
         self.sessions: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}  # by payment intent
-        self.replies: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}  # (path, idempotency key) -> reply
+        # (path, idempotency key) -> (parameters, status, reply)
+        self.replies: dict[tuple[str, str], tuple[dict[str, Any], int, dict[str, Any]]] = {}
         self.effects: Counter[str] = Counter()  # objects actually created, by kind
+        self.effects_by_key: Counter[str] = Counter()  # objects actually created, by idempotency key
+        self.replayed: Counter[str] = Counter()  # answers repeated from the store, by idempotency key
         self.sent: list[dict[str, Any]] = []  # webhook events sent (with the app's answer)
         self.lock = threading.Lock()
         self.app = Starlette(
@@ -114,11 +122,26 @@ class FakeStripe:
         key = request.headers.get("idempotency-key")
         with self.lock:
             if key and (request.url.path, key) in self.replies:
-                status, body = self.replies[(request.url.path, key)]
+                first, status, body = self.replies[(request.url.path, key)]
+                if params != first:
+                    return JSONResponse(
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "message": "Keys for idempotent requests can only be used with the same"
+                                f" parameters they were first used with. Try using a key other than '{key}'"
+                                " if you meant to execute a different request.",
+                            }
+                        },
+                        status_code=400,
+                    )
+                self.replayed[key] += 1
                 return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
             status, body = create(params)
             if key:
-                self.replies[(request.url.path, key)] = (status, body)
+                self.replies[(request.url.path, key)] = (params, status, body)
+                if status == 200:
+                    self.effects_by_key[key] += 1
         return JSONResponse(body, status_code=status)
 
     async def _create_session(self, request: Request) -> Response:
@@ -131,6 +154,9 @@ class FakeStripe:
             currency = item["price_data"]["currency"]
         except (KeyError, ValueError, TypeError):
             return 400, {"error": {"type": "invalid_request_error", "message": "line_items: one priced item"}}
+        if amount < MIN_CHARGE_CENTS:
+            message = "The Checkout Session's total amount due must add up to at least $0.50 usd"
+            return 400, {"error": {"type": "invalid_request_error", "code": "amount_too_small", "message": message}}
         session_id = "cs_test_" + secrets.token_hex(12)
         session = {
             "id": session_id,
@@ -276,7 +302,9 @@ class FakeStripe:
         return record
 
     # ------------------------------------------------------------------ serving
-    def server(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
-        served = LoopbackServer(self.app, host, port)
+    def server(self, host: str = "127.0.0.1", port: int = 0, *, faults: Faults | None = None) -> LoopbackServer:
+        """Serve on loopback; `faults` (tests) make the API calls fail or hang as configured."""
+        app = FaultyApi(self.app, faults, prefix="/v1/") if faults is not None else self.app
+        served = LoopbackServer(app, host, port)
         self.base_url = served.base_url
         return served

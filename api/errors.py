@@ -26,7 +26,7 @@ from domain.errors import (
     SlotUnavailable,
     TooManyAttempts,
 )
-from services.bus import CommandFailed
+from services.bus import CommandFailed, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def command_failed(request: Request, exc: CommandFailed) -> JSONResponse:
         return JSONResponse(error_body("busy", str(exc)), status_code=503, headers={"Retry-After": "1"})
 
+    @app.exception_handler(DatabaseUnavailable)
     @app.exception_handler(OperationalError)
     @app.exception_handler(psycopg.OperationalError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # A lost connection (Postgres restarting) or an overloaded database: the client may retry.
+        # A lost connection (Postgres restarting; the bus's retries found it still away) or an
+        # overloaded database: the client may retry.
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return JSONResponse(
             error_body("database_unavailable", "the database is not answering; try again shortly"),

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,19 +31,18 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 import psutil
 import psycopg
 
 from db.embedded import drop_database, ensure_database, start_embedded
-from db.engine import libpq_url, make_engine
-from db.migrate import upgrade
+from db.engine import libpq_url
 from db.pii import decode_key
 from domain.access import permissions_of
 from domain.clock import SystemClock
+from hibachi import processes
 from hibachi.business_file import load_business
+from hibachi.processes import free_port, wait_until_healthy
 from hibachi.settings import fresh_keys
-from services.business_sync import sync_business
 from services.tokens import TokenIssuer
 
 HERE = Path(__file__).resolve().parent
@@ -309,12 +307,6 @@ def serve(
     return subprocess.Popen(command, env=env, cwd=HERE.parent)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def answers(url: str) -> bool:
     try:
         with psycopg.connect(libpq_url(url), connect_timeout=3):
@@ -338,31 +330,10 @@ def admin_server(requested: str) -> str:
 
 def prepare_database(database_url: str, business_file: Path) -> list[uuid.UUID]:
     """Migrate, load the business file; returns the chef ids (for the direct floor)."""
-    upgrade(database_url)
-    business = load_business(business_file)
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            sync_business(conn, business)
-    finally:
-        engine.dispose()
+    processes.prepare_database(database_url, business_file)
     with psycopg.connect(libpq_url(database_url)) as conn:
         rows = conn.execute("SELECT id FROM core.chefs WHERE active ORDER BY ordinal").fetchall()
     return [uuid.UUID(str(row[0])) for row in rows]
-
-
-def wait_until_up(base_url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server process exited with code {process.returncode}")
-        try:
-            if httpx.get(base_url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer on {base_url} within {timeout:.0f} s")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
@@ -444,7 +415,7 @@ def served_app(admin_url: str, business_file: Path, workers: int, prefix: str = 
         base_url = f"http://127.0.0.1:{port}"
         process = serve(database_url, str(business_file), port, workers, keys)
         try:
-            wait_until_up(base_url, process)
+            wait_until_healthy(base_url, process)
             yield ServedApp(
                 base_url, database_url, process, workers, chef_ids, token, today + dt.timedelta(days=FIRST_DAY_OFFSET)
             )

@@ -29,7 +29,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import admin_server, free_port, prepare_database, serve, wait_until_up
+from bench.harness import admin_server, prepare_database, serve
 from db.embedded import drop_database, ensure_database
 from db.engine import libpq_url
 from db.identity import token_hash
@@ -37,6 +37,7 @@ from db.pii import BlindIndex, FieldCipher, decode_key, parse_keyring
 from db.threads import BODY, CONTACT, MESSAGES, THREADS
 from evals.results import percentile
 from hibachi.business_file import DEFAULT_BUSINESS_FILE
+from hibachi.processes import free_port, wait_until_healthy
 from hibachi.settings import fresh_keys
 
 TARGET_MS = 50.0
@@ -220,7 +221,7 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         process = serve(database_url, str(DEFAULT_BUSINESS_FILE), port, 1, keys)
-        wait_until_up(base, process)
+        wait_until_healthy(base, process)
         pages: dict[str, Callable[[], str]] = {
             "inbox page  GET /admin": lambda: "/admin",
             "inbox rows  GET /admin/inbox/rows?human=1": lambda: "/admin/inbox/rows?human=1",

@@ -39,6 +39,10 @@ class CommandFailed(Exception):
     """Retries ran out; the command may be sent again."""
 
 
+class DatabaseUnavailable(CommandFailed):
+    """Every attempt lost its connection or found none (Postgres restarting or unreachable)."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     status: int
@@ -64,6 +68,7 @@ class MessageBus:
         name, handler, success_status = HANDLERS[type(command)]
         actor = actor or command_actor(command)
         digest = request_hash(command) if idempotency_key else ""
+        connection_lost = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self.uow_factory() as uow:
@@ -87,8 +92,12 @@ class MessageBus:
                 # IntegrityError: a unique index caught a race the locks did not (a new customer's
                 # contact inserted twice, a reference drawn twice); OperationalError: a deadlock,
                 # a serialization failure or a dropped connection (Postgres restarted).
-                if isinstance(error, OperationalError | psycopg.OperationalError) and not _retryable(error):
-                    raise
+                if isinstance(error, OperationalError | psycopg.OperationalError):
+                    if not _retryable(error):
+                        raise
+                    connection_lost = _connection_lost(error)
+                else:
+                    connection_lost = False
                 log.info("%s attempt %d conflicted: %s", name, attempt, type(error).__name__)
             except (DomainError, SlotUnavailable) as refusal:
                 code = refusal.code if isinstance(refusal, DomainError) else "slot_unavailable"
@@ -96,6 +105,8 @@ class MessageBus:
                     self._audit(uow, command, actor, None, refused=code)
                     uow.commit()
                 raise
+        if connection_lost:  # the last attempt found no database: say so, not "busy"
+            raise DatabaseUnavailable(f"{name}: the database is not answering; try again shortly")
         raise CommandFailed(f"{name} kept conflicting with concurrent writers; try again")
 
     def _audit(
@@ -115,13 +126,20 @@ class MessageBus:
         )
 
 
+def _sqlstate(error: OperationalError | psycopg.OperationalError) -> str | None:
+    cause = error.orig if isinstance(error, OperationalError) else error
+    return getattr(cause, "sqlstate", None)
+
+
+def _connection_lost(error: OperationalError | psycopg.OperationalError) -> bool:
+    """The connection broke, or none could be made, or the server is shutting down or starting up
+    (class 08, 57P): a new connection may work once Postgres is back."""
+    if isinstance(error, OperationalError) and error.connection_invalidated:
+        return True
+    code = _sqlstate(error)
+    return code is None or code.startswith(("08", "57P"))
+
+
 def _retryable(error: OperationalError | psycopg.OperationalError) -> bool:
-    if isinstance(error, OperationalError):
-        if error.connection_invalidated:
-            return True
-        cause = error.orig
-    else:
-        cause = error
-    code = getattr(cause, "sqlstate", None)
-    # serialization_failure, deadlock_detected; no sqlstate: the connection itself broke
-    return code in ("40001", "40P01") or code is None
+    # serialization_failure, deadlock_detected, or a lost connection (a retry takes a fresh one)
+    return _sqlstate(error) in ("40001", "40P01") or _connection_lost(error)

@@ -8,7 +8,6 @@ embedded Postgres in a temporary directory, never the developer's `.data/`.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -33,6 +32,7 @@ from domain.business import Business
 from domain.clock import FixedClock
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.business_file import load_business
+from hibachi.processes import free_port
 from services.business_sync import sync_business
 
 START = datetime.fromisoformat("2026-12-01T10:00:00-08:00")
@@ -116,18 +116,12 @@ def container(session_container: Container, clock: FixedClock) -> Container:
     return session_container
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(session_container: Container) -> Iterator[str]:
     """The real app served by uvicorn on loopback, for tests that need concurrent HTTP clients."""
     from api.app import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(session_container), host="127.0.0.1", port=port, log_level="warning")
     )

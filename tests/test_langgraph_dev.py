@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import httpx
 import pytest
 
 from db.embedded import drop_database, ensure_database
+from hibachi.processes import free_port
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, fresh_keys
 
 LANGGRAPH = shutil.which("langgraph", path=str(Path(sys.executable).parent)) or shutil.which("langgraph")
@@ -46,12 +46,6 @@ def scratch_url(admin_url: str) -> Iterator[str]:
     url = ensure_database(admin_url, name)
     yield url
     drop_database(admin_url, name)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_env(database_url: str, data_dir: Path) -> dict[str, str]:
@@ -93,7 +87,7 @@ def test_langgraph_dev_serves_the_booking_graph(tmp_path: Path, scratch_url: str
     )
     assert loaded.returncode == 0, loaded.stderr
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "langgraph-dev.log"
     with log_path.open("wb") as log:

@@ -10,16 +10,15 @@
   or `multipart/form-data`; anything else is a 415 naming the type expected. Endpoints that read
   their raw body (the webhooks, checked by signature; `/oauth/token`, RFC 6749's errors) judge it
   themselves.
-- Text Postgres cannot store: NUL (U+0000), and lone surrogates (JSON's `\\ud800` escapes make
-  them; they have no UTF-8 form), in a JSON body, a form, the query string or the path, are a 422
-  naming the field. Every other character (right-to-left overrides, zero-width joiners, combining
-  marks, emoji) is stored as sent and escaped wherever a page shows it.
+- Text that cannot be stored (`domain.text`: NUL, lone surrogates) in a JSON body, a form, the
+  query string or the path is a 422 naming the field. Every other character (right-to-left
+  overrides, zero-width joiners, combining marks, emoji) is stored as sent and escaped wherever a
+  page shows it.
 """
 
 from __future__ import annotations
 
 import email.message
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,12 +29,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import BodyTooLarge
+from domain.text import unstorable
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_WEBHOOK_BODY_BYTES = 256 * 1024
 JSON_TYPE = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def body_limit(path: str) -> int:
@@ -130,11 +129,10 @@ async def guard_request(request: Request) -> None:
             if maintype != "application" or not (subtype == "json" or subtype.endswith("+json")):
                 raise UnsupportedMediaType(JSON_TYPE)
             texts += _texts(await request.json(), ("body",))  # the cached copy, as with the form
-    problems = []
-    for loc, text in texts:
-        found = UNSTORABLE.search(text)
-        if found:
-            what = "a NUL character (U+0000)" if found.group() == "\x00" else "a lone surrogate (not Unicode text)"
-            problems.append({"loc": loc, "msg": f"contains {what}, which cannot be stored", "type": "unstorable_text"})
+    problems = [
+        {"loc": loc, "msg": problem, "type": "unstorable_text"}
+        for loc, text in texts
+        if (problem := unstorable(text)) is not None
+    ]
     if problems:
         raise RequestValidationError(problems)

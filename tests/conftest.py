@@ -160,13 +160,12 @@ class Providers:
 
 
 @pytest.fixture
-def wired_providers(container: Container, monkeypatch: pytest.MonkeyPatch) -> Iterator[Providers]:
+def wired_providers(container: Container, monkeypatch: pytest.MonkeyPatch) -> Providers:
     """`container` with Stripe, RingCentral, Google Calendar and Plaid wired in, as in production,
     so each webhook checks its signature or token (unwired, they answer 404 or read the settings).
-    Nothing here reaches a provider: the API hosts are a closed port, Plaid's the fake."""
+    Nothing here reaches a provider: every API host is a closed port."""
     from integrations.google.calendar import CalendarApi, GoogleConfig
     from integrations.plaid.client import PlaidAdapter
-    from integrations.plaid.fake import FakePlaid
     from integrations.ringcentral import RingCentralConfig, RingCentralSms
     from integrations.stripe import StripeConfig
     from services import bank_sync
@@ -183,14 +182,9 @@ def wired_providers(container: Container, monkeypatch: pytest.MonkeyPatch) -> It
     google = GoogleConfig(calendars=calendars, channel_address="/webhooks/google-calendar", api_base=closed, fake=True)
     chef_calendars = ChefCalendars(google, CalendarApi(google), container.uow, container.business, container.clock)
     monkeypatch.setattr(container, "calendars", chef_calendars)
-    plaid = FakePlaid()
-    plaid.start()
     monkeypatch.setattr(bank_sync, "_wired", {})  # this test's wiring only; the registry comes back after
-    bank_sync.configure(container, PlaidAdapter("client-test", "secret-test", plaid.base_url))
-    try:
-        yield providers
-    finally:
-        plaid.stop()
+    bank_sync.configure(container, PlaidAdapter("client-test", "secret-test", closed))
+    return providers
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""Request bodies of the command endpoints. Unknown fields are refused (a typo is a 422 naming it)."""
+"""Request bodies of the command endpoints. Unknown fields are refused (a typo is a 422 naming it),
+and numbers and flags must be JSON numbers and booleans (`Count`, `Flag`): `"kids": false` or
+`"granted": 0` is a 422, not a guess."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from domain import commands
 from domain.zones import zip_from_address
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+Count = Annotated[int, Field(strict=True, ge=0, le=1000)]
+Flag = Annotated[bool, Field(strict=True)]
 Source = Literal["web", "sms", "staff", "api", "agent"]
 
 
@@ -24,12 +28,12 @@ class CustomerIn(_Body):
     last_name: Name
     email: Annotated[str, Field(max_length=254)] | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None
-    consent_sms: bool = False
+    consent_sms: Flag = False
 
 
 class PartyIn(_Body):
-    adults: Annotated[int, Field(ge=0, le=1000)]
-    kids: Annotated[int, Field(ge=0, le=1000)] = 0
+    adults: Count
+    kids: Count = 0
 
 
 class BookingIn(_Body):
@@ -40,7 +44,7 @@ class BookingIn(_Body):
         default=None, description="defaults to the ZIP at the end of the address"
     )
     party: PartyIn
-    upgrades: dict[Annotated[str, Field(max_length=40)], Annotated[int, Field(ge=0, le=1000)]] = Field(
+    upgrades: dict[Annotated[str, Field(max_length=40)], Count] = Field(
         default_factory=dict, description="upgrade code -> how many guests take it", max_length=20
     )
     notes: Annotated[str, Field(max_length=2000)] | None = None
@@ -136,7 +140,7 @@ class UpdateConsentIn(_Body):
     )
 
     channel: Literal["sms", "email"]
-    granted: bool
+    granted: Flag
     source: Source = "api"
     customer_id: uuid.UUID | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None

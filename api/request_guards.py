@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import email.message
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,16 +96,19 @@ Location = tuple[str | int, ...]
 
 
 def _texts(value: Any, loc: Location) -> Iterator[tuple[Location, str]]:
-    """Every string in a parsed JSON value (keys too) with where it is, as validation errors say it."""
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield loc, str(key)
-            yield from _texts(item, (*loc, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _texts(item, (*loc, index))
+    """Every string in a parsed JSON value (keys too) with where it is, as validation errors say it.
+    A loop, not recursion: JSON nested as deep as the parser allows must not overflow here."""
+    pending: deque[tuple[Location, Any]] = deque([(loc, value)])
+    while pending:
+        where, item = pending.popleft()  # in document order, level by level
+        if isinstance(item, str):
+            yield where, item
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                yield where, str(key)
+                pending.append(((*where, str(key)), inner))
+        elif isinstance(item, list):
+            pending.extend(((*where, index), inner) for index, inner in enumerate(item))
 
 
 class UnsupportedMediaType(HTTPException):

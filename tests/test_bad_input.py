@@ -161,7 +161,6 @@ class World:
             for table in metadata.sorted_tables:
                 name = f"{table.schema}.{table.name}"
                 assert conn.execute(text("SELECT to_regclass(:t)"), {"t": name}).scalar() is not None, name
-            assert conn.execute(text("SELECT count(*) FROM core.bookings")).scalar_one() >= 0
 
 
 @pytest.fixture
@@ -314,8 +313,8 @@ def test_a_form_endpoint_refuses_json_with_a_415(world: World, path: str) -> Non
 
 @pytest.mark.parametrize(("path", "field"), TEXT_FIELDS)
 def test_unstorable_text_is_a_422_naming_the_field(world: World, path: str, field: str) -> None:
-    for name, value in UNSTORABLE.items():
-        error = refusal(world.send(path, with_value(body_for(world, path, 0), field, value)))
+    for n, (name, value) in enumerate(UNSTORABLE.items()):
+        error = refusal(world.send(path, with_value(body_for(world, path, n), field, value)))
         assert (error["code"], error["field"]) == ("invalid", field), (name, error)
     world.tables_intact()
 

@@ -207,15 +207,10 @@ def with_value(body: dict[str, Any], field: str, value: str) -> dict[str, Any]:
 
 
 def filled(path: str, *, thread_id: str | None = None, reference: str = EXAMPLE_REFERENCE) -> str:
-    """A concrete path for a route template (the guards answer before any lookup)."""
-    return (
-        path.replace("{thread_id:uuid}", thread_id or str(uuid.uuid4()))
-        .replace("{transaction_id:uuid}", str(uuid.uuid4()))
-        .replace("{customer_id}", str(uuid.uuid4()))
-        .replace("{run_id}", str(uuid.uuid4()))
-        .replace("{reference}", reference)
-        .replace("{provider}", "google")
-    )
+    """A concrete path for a route template (the guards answer before any lookup): every other
+    parameter is an id, so a fresh UUID."""
+    given = {"thread_id": thread_id, "reference": reference, "provider": "google"}
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda found: given.get(found.group(1)) or str(uuid.uuid4()), path)
 
 
 def refusal(response: Any) -> dict[str, Any]:

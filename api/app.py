@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
@@ -23,6 +23,7 @@ from api.commands.routes import router as commands_router
 from api.deps import ContainerDep
 from api.errors import error_body, install_error_handlers
 from api.queries.routes import router as queries_router
+from api.request_guards import BodySizeLimit, guard_request
 from api.webhooks.google_calendar import router as google_calendar_webhook_router
 from api.webhooks.plaid import router as plaid_webhook_router
 from api.webhooks.ringcentral import router as ringcentral_webhook_router
@@ -63,13 +64,22 @@ def create_app(container: Container, *, worker_threads: int = DEFAULT_WORKER_THR
         finally:
             container.close_agent()  # the checkpoint and thread-lock pools, if a chat opened them
 
+    app = build_app(f"{container.business.name} booking API", lifespan=lifespan)
+    app.state.container = container
+    return app
+
+
+def build_app(title: str, *, lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None) -> FastAPI:
+    """Every route, error handler and request check, without a container: enough for the OpenAPI
+    document (`build_app(title).openapi()`); `create_app` wires one in."""
     app = FastAPI(
         lifespan=lifespan,
-        title=f"{container.business.name} booking API",
+        title=title,
         version="0.1.0",
         description="Commands change state (each takes an Idempotency-Key); queries only read.",
+        dependencies=[Depends(guard_request)],
     )
-    app.state.container = container
+    app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
     app.include_router(commands_router)
     app.include_router(queries_router)

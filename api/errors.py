@@ -13,6 +13,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -39,8 +40,46 @@ STATUS_OF: dict[type[DomainError], int] = {
     DomainError: 422,
 }
 
+HTTP_ERROR_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+
 # Where a field lives in the request ("body", "query", ...) is noise to the caller.
 _LOCATIONS = ("body", "query", "path", "header")
+
+
+class ErrorDetail(BaseModel):
+    # Some errors carry more (409's `alternatives`, 422's `problems`, 413's `limit_bytes`).
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["invalid"])
+    message: str
+    field: str | None = Field(default=None, description="the input at fault: `booking.date`, `Idempotency-Key`, ...")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+ERROR_MEANINGS: dict[int, str] = {
+    400: "Malformed: the body is not valid JSON (or not the form it claims to be)",
+    401: "No valid credentials: a bearer access token or a staff session",
+    403: "The caller's role or token scopes do not allow this",
+    404: "No such thing (the message says which)",
+    409: "The slot is taken; `alternatives` lists what is free",
+    413: "The body is over the size limit (`limit_bytes`)",
+    415: "The body is not the content type this endpoint reads",
+    422: "Invalid input; `field` names it",
+    503: "The database is not answering or the command kept conflicting; retry after `Retry-After`",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each in the one error shape."""
+    return {status: {"model": ErrorOut, "description": ERROR_MEANINGS[status]} for status in statuses}
 
 
 def error_body(code: str, message: str, *, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -60,9 +99,34 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over its limit (api.request_guards): a 413 naming the limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {limit // 1024} KiB ({limit} bytes)")
+        self.limit = limit
+
+    def response(self) -> JSONResponse:
+        body = error_body("too_large", str(self.detail), field="body", limit_bytes=self.limit)
+        return JSONResponse(body, status_code=413)
+
+
+def _unreadable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    return "it is malformed"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if malformed is not None:  # not JSON at all: a 400 (its "field" would be a character position)
+            reason = (malformed.get("ctx") or {}).get("error", "JSON decode error")
+            message = f"the body is not valid JSON: {reason} (at character {malformed['loc'][-1]})"
+            return JSONResponse(error_body("malformed_json", message, field="body"), status_code=400)
         problems = [
             {"field": _field_of(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))} for e in exc.errors()
         ]
@@ -110,8 +174,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        if isinstance(exc, BodyTooLarge):
+            return exc.response()
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body": say what was wrong with it.
+            message = f"the body could not be read: {_unreadable(exc.__cause__)}"
+            return JSONResponse(error_body("malformed_body", message, field="body"), status_code=400)
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        field = "Content-Type" if exc.status_code == 415 else None
+        # Its headers carry meaning (405's Allow), so they go out with the error.
+        return JSONResponse(
+            error_body(code, str(exc.detail), field=field), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

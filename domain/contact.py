@@ -19,7 +19,7 @@ def normalize_email(value: str, *, field: str = "email") -> str:
 def normalize_phone(value: str, *, field: str = "phone") -> str:
     """E.164. Bare 10-digit numbers are taken as US/Canada (+1), the business's market."""
     raw = value.strip()
-    digits = re.sub(r"\D", "", raw)
+    digits = re.sub(r"[^0-9]", "", raw)  # ASCII digits only: \D would keep "９" or "٣"
     if raw.startswith("+"):
         e164 = "+" + digits
     elif len(digits) == 10:

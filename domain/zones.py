@@ -7,7 +7,7 @@ import re
 from domain.business import Business, Zone
 from domain.errors import DomainError, OutsideServiceArea
 
-_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
+_ZIP = re.compile(r"^\d{5}(-\d{4})?$", re.ASCII)
 
 
 def normalize_zip(value: str, *, field: str = "zip") -> str:
@@ -26,7 +26,7 @@ def zone_for_zip(business: Business, zip_code: str, *, field: str = "zip") -> Zo
     raise OutsideServiceArea(f"ZIP {normalized} is outside the service area", field=field)
 
 
-_TRAILING_ZIP = re.compile(r"\b(\d{5})(?:-\d{4})?\s*(?:,?\s*(?:USA?|United States))?\s*$", re.IGNORECASE)
+_TRAILING_ZIP = re.compile(r"\b(\d{5})(?:-\d{4})?\s*(?:,?\s*(?:USA?|United States))?\s*$", re.IGNORECASE | re.ASCII)
 
 
 def zip_from_address(address: str) -> str | None:

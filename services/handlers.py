@@ -75,6 +75,7 @@ from domain.events import (
 from domain.matching import normalize_payer
 from domain.money import format_usd
 from domain.pricing import Party, quote
+from domain.text import unstorable
 from domain.zones import normalize_zip, zone_for_zip
 from services import privacy
 from services.consent import record_consent
@@ -109,6 +110,9 @@ def _text(value: str | None, *, field: str, max_len: int, required: bool = True)
         return None
     if len(cleaned) > max_len:
         raise DomainError(f"must be at most {max_len} characters", field=field)
+    problem = unstorable(cleaned)
+    if problem:  # the API refuses these at its edge; a provider's webhook text comes here unchecked
+        raise DomainError(problem, field=field)
     return cleaned
 
 

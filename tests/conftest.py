@@ -14,6 +14,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy import text
 
 from db.embedded import drop_database, ensure_database
@@ -36,6 +38,10 @@ from hibachi.processes import free_port
 from services.business_sync import sync_business
 
 START = datetime.fromisoformat("2026-12-01T10:00:00-08:00")
+
+# Hypothesis (under schemathesis) keeps its caches in the working directory unless told otherwise:
+# not in the repository.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "hibachi-hypothesis")
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +143,42 @@ def live_server(session_container: Container) -> Iterator[str]:
     yield base
     server.should_exit = True
     thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The webhook secrets of the providers `wired_providers` wires in."""
+
+    stripe_secret: str
+    ringcentral_token: str
+
+
+@pytest.fixture
+def wired_providers(container: Container, monkeypatch: pytest.MonkeyPatch) -> Providers:
+    """`container` with Stripe, RingCentral, Google Calendar and Plaid wired in, as in production,
+    so each webhook checks its signature or token (unwired, they answer 404 or read the settings).
+    Nothing here reaches a provider: every API host is a closed port."""
+    from integrations.google.calendar import CalendarApi, GoogleConfig
+    from integrations.plaid.client import PlaidAdapter
+    from integrations.ringcentral import RingCentralConfig, RingCentralSms
+    from integrations.stripe import StripeConfig
+    from services import bank_sync
+    from services.chef_calendars import ChefCalendars
+
+    closed = "http://127.0.0.1:9"
+    providers = Providers(stripe_secret="whsec_test_" + "b" * 24, ringcentral_token="verification_" + "b" * 16)
+    monkeypatch.setattr(
+        container, "stripe", StripeConfig("sk_test_x", providers.stripe_secret, closed, api_base=closed)
+    )
+    ringcentral = RingCentralConfig("id", "secret", "jwt", closed, "+19165550100", providers.ringcentral_token, 1.0, 5)
+    monkeypatch.setattr(container, "ringcentral", RingCentralSms(ringcentral, container.uow, container.clock))
+    calendars = {chef.id: f"{chef.id}@group.calendar.google.com" for chef in container.business.chefs}
+    google = GoogleConfig(calendars=calendars, channel_address="/webhooks/google-calendar", api_base=closed, fake=True)
+    chef_calendars = ChefCalendars(google, CalendarApi(google), container.uow, container.business, container.clock)
+    monkeypatch.setattr(container, "calendars", chef_calendars)
+    monkeypatch.setattr(bank_sync, "_wired", {})  # this test's wiring only; the registry comes back after
+    bank_sync.configure(container, PlaidAdapter("client-test", "secret-test", closed))
+    return providers
 
 
 @pytest.fixture(scope="session")

@@ -250,6 +250,8 @@ def test_normalize_phone(raw: str, normalized: str) -> None:
         "+0 123 456 789",  # country codes do not start with 0
         "+123456",  # too short for E.164
         "+1234567890123456",  # 16 digits: too long
+        "+1 ９１６ ５５５ ０１２３",  # fullwidth digits are not a number a carrier dials
+        "٩١٦٥٥٥٠١٢٣",  # nor are Arabic-Indic ones
     ],
 )
 def test_normalize_phone_refuses(raw: str) -> None:

@@ -75,7 +75,7 @@ def test_zip_outside_the_service_area_is_refused() -> None:
     assert "90210" in info.value.message
 
 
-@pytest.mark.parametrize("bad", ["9581", "958161", "95816-12", "abcde", ""])
+@pytest.mark.parametrize("bad", ["9581", "958161", "95816-12", "abcde", "", "９５８１６"])  # fullwidth: not a ZIP
 def test_malformed_zip_is_refused(bad: str) -> None:
     with pytest.raises(DomainError) as info:
         zone_for_zip(BUSINESS, bad)

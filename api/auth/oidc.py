@@ -22,13 +22,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.deps import ContainerDep
-from api.errors import error_body
+from api.errors import ErrorOut, error_body, error_responses
 from api.security import set_session_cookie
 from services.oidc import OidcError, OidcLogin, OidcService, safe_return_to
 
 SSO_STATE_COOKIE = "hibachi_sso_state"
 
-router = APIRouter(prefix="/auth/oidc", tags=["auth"])
+router = APIRouter(
+    prefix="/auth/oidc",
+    tags=["auth"],
+    responses={
+        400: {"model": ErrorOut, "description": "Sign-in refused (`reason` says why); a page for a browser"},
+        502: {"model": ErrorOut, "description": "The provider did not answer, or answered wrongly"},
+        **error_responses(404, 422),
+    },
+)
 
 MFA_STEP = "/login/mfa"  # the second factor, for the enrolled
 MFA_ENROL = "/account/mfa/enrol"  # an owner or admin who has not enrolled yet must first

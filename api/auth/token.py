@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import get_container
+from api.errors import error_responses
 from services.service_clients import ClientAuthFailed, ScopeRefused, grant_client_credentials
 from services.tokens import scope_text
 
@@ -105,6 +106,7 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         200: {"description": "`{access_token, token_type: Bearer, expires_in, scope}`"},
         400: {"description": "RFC 6749 §5.2 error: invalid_request, invalid_scope, unsupported_grant_type"},
         401: {"description": "invalid_client: unknown client, wrong secret, or deactivated"},
+        **error_responses(413),
     },
     openapi_extra={
         "requestBody": {

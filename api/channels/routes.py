@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.channels.schemas import SentMessage, SentMessages, SessionId, WebMessageIn, WebMessageOut
 from api.channels.widget import widget_page
 from api.deps import ContainerDep
+from api.errors import error_responses
 from services.conversations import handle_inbound
 
 router = APIRouter(tags=["channels"])
@@ -22,11 +23,7 @@ router = APIRouter(tags=["channels"])
 WEB_PROVIDER = "web-widget"
 
 
-@router.post(
-    "/channels/web/messages",
-    response_model=WebMessageOut,
-    responses={422: {"description": "Invalid input; `field` names it"}},
-)
+@router.post("/channels/web/messages", response_model=WebMessageOut, responses=error_responses(400, 413, 415, 422, 503))
 def web_message(body: WebMessageIn, request: Request, container: ContainerDep) -> WebMessageOut:
     result = handle_inbound(
         container,
@@ -50,7 +47,7 @@ def web_message(body: WebMessageIn, request: Request, container: ContainerDep) -
     )
 
 
-@router.get("/channels/web/messages", response_model=SentMessages)
+@router.get("/channels/web/messages", response_model=SentMessages, responses=error_responses(422, 503))
 def web_sent(
     container: ContainerDep,
     session_id: Annotated[SessionId, Query()],

@@ -19,7 +19,13 @@ SessionId = Annotated[
 
 
 class WebMessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"session_id": "3f1c9a2e-5b7d-4c1e-9f00-1a2b3c4d5e6f", "text": "Hi! Are you free Dec 12?"}]
+        },
+    )
 
     session_id: SessionId
     text: Annotated[str, Field(min_length=1, max_length=MAX_TEXT)]

@@ -11,13 +11,24 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
-from api.commands.schemas import CancelBookingIn, CreateBookingIn, RescheduleBookingIn, UpdateConsentIn
+from api.commands.schemas import (
+    BookingOut,
+    CancelBookingIn,
+    CancelledBookingOut,
+    ConsentOut,
+    CreateBookingIn,
+    RescheduleBookingIn,
+    UpdateConsentIn,
+)
 from api.deps import ContainerDep
+from api.errors import error_responses
 from api.security import Principal, Requires
 from domain.access import Permission
 from domain.commands import Command
 
-router = APIRouter(prefix="/commands", tags=["commands"])
+router = APIRouter(
+    prefix="/commands", tags=["commands"], responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 503)
+)
 
 IdempotencyKey = Annotated[
     str,
@@ -32,14 +43,6 @@ IdempotencyKey = Annotated[
 BookingsWriter = Annotated[Principal, Depends(Requires(Permission.BOOKINGS_WRITE))]
 ConsentWriter = Annotated[Principal, Depends(Requires(Permission.CONSENT_WRITE))]
 
-RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "No valid credentials: a bearer access token or a staff session"},
-    403: {"description": "The caller's role or token scopes do not allow this"},
-    404: {"description": "No such booking or customer"},
-    409: {"description": "The slot is taken; `alternatives` lists what is free"},
-    422: {"description": "Invalid input; `field` names it"},
-}
-
 
 def _send(container: ContainerDep, command: Command, key: str, principal: Principal) -> JSONResponse:
     result = container.bus.handle(command, idempotency_key=key, actor=principal.actor)
@@ -47,28 +50,28 @@ def _send(container: ContainerDep, command: Command, key: str, principal: Princi
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
-@router.post("/create-booking", status_code=201, responses=RESPONSES)
+@router.post("/create-booking", status_code=201, response_model=BookingOut)
 def create_booking(
     body: CreateBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key, principal)
 
 
-@router.post("/reschedule-booking", responses=RESPONSES)
+@router.post("/reschedule-booking", response_model=BookingOut)
 def reschedule_booking(
     body: RescheduleBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key, principal)
 
 
-@router.post("/cancel-booking", responses=RESPONSES)
+@router.post("/cancel-booking", response_model=CancelledBookingOut)
 def cancel_booking(
     body: CancelBookingIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: BookingsWriter
 ) -> JSONResponse:
     return _send(container, body.to_command(), idempotency_key, principal)
 
 
-@router.post("/update-consent", responses=RESPONSES)
+@router.post("/update-consent", response_model=ConsentOut)
 def update_consent(
     body: UpdateConsentIn, container: ContainerDep, idempotency_key: IdempotencyKey, principal: ConsentWriter
 ) -> JSONResponse:

@@ -1,8 +1,11 @@
-"""Request bodies of the command endpoints. Unknown fields are refused (a typo is a 422 naming it)."""
+"""Request bodies of the command endpoints. Unknown fields are refused (a typo is a 422 naming it),
+and numbers and flags must be JSON numbers and booleans (`Count`, `Flag`): `"kids": false` or
+`"granted": 0` is a 422, not a guess."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,6 +14,8 @@ from domain import commands
 from domain.zones import zip_from_address
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
+Count = Annotated[int, Field(strict=True, ge=0, le=1000)]
+Flag = Annotated[bool, Field(strict=True)]
 Source = Literal["web", "sms", "staff", "api", "agent"]
 
 
@@ -23,12 +28,12 @@ class CustomerIn(_Body):
     last_name: Name
     email: Annotated[str, Field(max_length=254)] | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None
-    consent_sms: bool = False
+    consent_sms: Flag = False
 
 
 class PartyIn(_Body):
-    adults: Annotated[int, Field(ge=0, le=1000)]
-    kids: Annotated[int, Field(ge=0, le=1000)] = 0
+    adults: Count
+    kids: Count = 0
 
 
 class BookingIn(_Body):
@@ -39,7 +44,7 @@ class BookingIn(_Body):
         default=None, description="defaults to the ZIP at the end of the address"
     )
     party: PartyIn
-    upgrades: dict[Annotated[str, Field(max_length=40)], Annotated[int, Field(ge=0, le=1000)]] = Field(
+    upgrades: dict[Annotated[str, Field(max_length=40)], Count] = Field(
         default_factory=dict, description="upgrade code -> how many guests take it", max_length=20
     )
     notes: Annotated[str, Field(max_length=2000)] | None = None
@@ -54,6 +59,31 @@ class BookingIn(_Body):
 
 
 class CreateBookingIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "web",
+                    "customer": {
+                        "first_name": "Dana",
+                        "last_name": "Lee",
+                        "email": "dana.lee@example.com",
+                        "phone": "+19165550123",
+                        "consent_sms": True,
+                    },
+                    "booking": {
+                        "date": "2026-12-12",
+                        "slot": "18:00",
+                        "address": "2400 J St, Sacramento, CA 95816",
+                        "party": {"adults": 12, "kids": 3},
+                        "upgrades": {"lobster_tail": 4},
+                        "notes": "Gate code 1234",
+                    },
+                }
+            ]
+        }
+    )
+
     source: Source = "api"
     customer: CustomerIn
     booking: BookingIn
@@ -80,6 +110,10 @@ Reference = Annotated[str, Field(min_length=3, max_length=16, examples=["MH-7Q3K
 
 
 class RescheduleBookingIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reference": "MH-7Q3K9", "date": "2026-12-19", "slot": "15:00"}]}
+    )
+
     reference: Reference
     date: dt.date
     slot: Annotated[str, Field(max_length=8)]
@@ -90,6 +124,8 @@ class RescheduleBookingIn(_Body):
 
 
 class CancelBookingIn(_Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reference": "MH-7Q3K9", "reason": "plans changed"}]})
+
     reference: Reference
     reason: Annotated[str, Field(max_length=2000)] | None = None
     source: Source = "api"
@@ -99,13 +135,56 @@ class CancelBookingIn(_Body):
 
 
 class UpdateConsentIn(_Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"channel": "sms", "granted": False, "phone": "+19165550123"}]}
+    )
+
     channel: Literal["sms", "email"]
-    granted: bool
+    granted: Flag
     source: Source = "api"
-    customer_id: Annotated[str, Field(pattern=r"^[0-9a-fA-F-]{36}$")] | None = None
+    customer_id: uuid.UUID | None = None
     phone: Annotated[str, Field(max_length=32)] | None = None
     email: Annotated[str, Field(max_length=254)] | None = None
     source_message_id: Annotated[str, Field(max_length=255)] | None = None
 
     def to_command(self) -> commands.UpdateConsent:
-        return commands.UpdateConsent(**self.model_dump())
+        return commands.UpdateConsent(**self.model_dump(mode="json"))
+
+
+# ---------------------------------------------------------------- what the commands answer
+
+
+class PartyOut(BaseModel):
+    adults: int
+    kids: int
+
+
+class BookingOut(BaseModel):
+    """A booking as a command leaves it: no personal data (it is replayed and logged)."""
+
+    booking_id: str
+    reference: str = Field(examples=["MH-7Q3K9"])
+    status: str = Field(examples=["deposit_pending"])
+    date: dt.date
+    slot: str = Field(examples=["18:00"])
+    zone: str
+    chef_name: str
+    party: PartyOut
+    upgrades: dict[str, int] = Field(description="upgrade code -> guests")
+    total_due_cents: int
+    deposit_due_cents: int
+    total_due: str = Field(examples=["$870.00"])
+    deposit_due: str
+    customer_id: str
+    version: int
+
+
+class CancelledBookingOut(BookingOut):
+    deposit_refundable: bool
+    refund_cents: int
+
+
+class ConsentOut(BaseModel):
+    customer_id: str
+    channel: Literal["sms", "email"]
+    granted: bool

@@ -15,13 +15,22 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep
-from api.errors import error_body
+from api.errors import ErrorOut, error_body, error_responses
 from services.chef_calendars import ChannelRefused
 
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks/google-calendar", include_in_schema=False)
+@router.post(
+    "/webhooks/google-calendar",
+    responses={
+        403: {
+            "model": ErrorOut,
+            "description": "`X-Goog-Channel-ID` and `X-Goog-Channel-Token` name no channel of ours",
+        },
+        **error_responses(404, 413),
+    },
+)
 async def google_calendar_webhook(request: Request, container: ContainerDep) -> Any:
     if container.calendars is None:
         return JSONResponse(error_body("not_configured", "Google Calendar is not configured"), status_code=404)

@@ -19,7 +19,8 @@ from sqlalchemy.dialects.postgresql import insert
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ContainerDep
-from api.errors import error_body
+from api.errors import ErrorOut, error_body, error_responses
+from api.webhooks import provider_json_body
 from db.tables import webhook_events
 from hibachi.bootstrap import Container
 from integrations.plaid.webhooks import WebhookRejected
@@ -43,7 +44,11 @@ def _record(container: Container, event_id: str, event_type: str) -> bool:
 
 @router.post(
     "/webhooks/plaid",
-    responses={400: {"description": "Not verifiably from Plaid (signature, key, age or body digest)"}},
+    responses={
+        400: {"model": ErrorOut, "description": "Not verifiably from Plaid (signature, key, age or body digest)"},
+        **error_responses(413),
+    },
+    openapi_extra=provider_json_body("A Plaid webhook, signed by the JWT in the `Plaid-Verification` header"),
 )
 async def plaid_webhook(request: Request, container: ContainerDep) -> Any:
     raw = await request.body()

@@ -24,7 +24,8 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ContainerDep
-from api.errors import error_body
+from api.errors import ErrorOut, error_body, error_responses
+from api.webhooks import provider_json_body
 from domain.errors import DomainError
 from hibachi.bootstrap import Container
 from integrations.ringcentral import DeliveryStatus, InboundSms, WebhookRefused, parse, verify
@@ -53,7 +54,15 @@ def _answer(container: Container, stored: Stored, phone: str) -> None:
         log.exception("inbound text (message %s) stored but not answered", stored.message_id)
 
 
-@router.post("/webhooks/ringcentral", include_in_schema=False)
+@router.post(
+    "/webhooks/ringcentral",
+    responses={
+        400: {"model": ErrorOut, "description": "No `Verification-Token`, or not a RingCentral event"},
+        401: {"model": ErrorOut, "description": "A `Verification-Token` that is not ours"},
+        **error_responses(404, 413),
+    },
+    openapi_extra=provider_json_body("A RingCentral event; the subscription's `Verification-Token` header with it"),
+)
 async def ringcentral_webhook(request: Request, background: BackgroundTasks, container: ContainerDep) -> Any:
     if container.ringcentral is None:
         return JSONResponse(error_body("not_configured", "RingCentral is not configured"), status_code=404)

@@ -14,13 +14,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import ContainerDep
-from api.errors import error_body
+from api.errors import ErrorOut, error_body, error_responses
+from api.webhooks import provider_json_body
 from integrations.stripe import WebhookRefused, command_for, verify
 
 router = APIRouter(tags=["webhooks"])
 
 
-@router.post("/webhooks/stripe", include_in_schema=False)
+@router.post(
+    "/webhooks/stripe",
+    responses={
+        400: {"model": ErrorOut, "description": "Not signed by Stripe with our secret, or stale (over 300 s)"},
+        **error_responses(404, 413),
+    },
+    openapi_extra=provider_json_body("A Stripe event, signed in the `Stripe-Signature` header"),
+)
 async def stripe_webhook(request: Request, container: ContainerDep) -> Any:
     if container.stripe is None:
         return JSONResponse(error_body("not_configured", "Stripe is not configured"), status_code=404)

@@ -510,6 +510,30 @@ def test_a_webhook_refuses_unsigned_junk_with_a_4xx(world: World, path: str) -> 
         assert conn.execute(text("SELECT count(*) FROM core.messages")).scalar_one() == 0
 
 
+def test_a_signed_event_missing_what_its_type_needs_is_refused_not_a_500(world: World) -> None:
+    from integrations.stripe.fake import sign
+
+    session = {"payment_status": "paid", "client_reference_id": "MH-7Q3K9"}  # no id
+    for shape in (
+        {"data": ["not an object"]},
+        {"data": {"object": "a string"}},
+        {"data": {"object": session}},
+        {"data": {"object": session | {"id": "cs_1", "amount_total": "lots"}}},
+    ):
+        raw = json.dumps({"id": "evt_odd", "type": "checkout.session.completed", **shape}).encode()
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(raw, world.providers.stripe_secret)}
+        answered = world.api.post("/webhooks/stripe", content=raw, headers=headers)
+        assert answered.status_code == 400, (shape, answered.text)
+        assert answered.json()["error"]["code"] == "malformed_event"
+    odd_sender = {"id": "1", "type": "SMS", "direction": "Inbound", "from": "+19165550177", "subject": "hi"}
+    headers = {"Content-Type": "application/json", "Verification-Token": world.providers.ringcentral_token}
+    answered = world.api.post("/webhooks/ringcentral", content=json.dumps({"body": odd_sender}), headers=headers)
+    assert answered.status_code == 200 and answered.json()["handled"] is False  # acknowledged, nothing to store
+    with world.container.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM integra.webhook_events")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM core.messages")).scalar_one() == 0
+
+
 def test_a_verified_text_with_odd_words_is_stored_exactly_or_acknowledged(world: World) -> None:
     def deliver(words: str) -> Any:
         event = {

@@ -24,7 +24,10 @@ router = APIRouter(tags=["webhooks"])
 @router.post(
     "/webhooks/stripe",
     responses={
-        400: {"model": ErrorOut, "description": "Not signed by Stripe with our secret, or stale (over 300 s)"},
+        400: {
+            "model": ErrorOut,
+            "description": "Not signed by Stripe with our secret, stale (over 300 s), or missing what its type needs",
+        },
         **error_responses(404, 413),
     },
     openapi_extra=provider_json_body("A Stripe event, signed in the `Stripe-Signature` header"),
@@ -37,7 +40,10 @@ async def stripe_webhook(request: Request, container: ContainerDep) -> Any:
         event = verify(payload, request.headers.get("stripe-signature"), container.stripe.webhook_secret)
     except WebhookRefused as refused:
         return JSONResponse(error_body("bad_signature", f"webhook refused: {refused}"), status_code=400)
-    command = command_for(event)
+    try:
+        command = command_for(event)
+    except WebhookRefused as refused:
+        return JSONResponse(error_body("malformed_event", f"webhook refused: {refused}"), status_code=400)
     if command is None:
         return {"received": True, "handled": False}
     result = await anyio.to_thread.run_sync(container.bus.handle, command)

@@ -62,7 +62,8 @@ def parse(event: dict[str, Any]) -> InboundSms | DeliveryStatus | None:
         return None
     direction = body.get("direction")
     if direction == "Inbound":
-        phone = (body.get("from") or {}).get("phoneNumber")
+        sender = body.get("from")
+        phone = sender.get("phoneNumber") if isinstance(sender, dict) else None
         if not isinstance(phone, str) or not phone:
             return None
         # The instant event carries the words in `subject` (the full message record's text).

@@ -34,7 +34,16 @@ Command = RecordDepositPayment | ExpirePaymentLink | RecordRefund
 
 
 def command_for(event: dict[str, Any]) -> Command | None:
-    """The command an event asks for; None for an event we do not act on (acknowledged, not stored)."""
+    """The command an event asks for; None for an event we do not act on (acknowledged, not stored).
+    A signed event missing what its type needs (only a broken sender makes one) is refused by name."""
+    try:
+        return _command_for(event)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        missing = f"{type(error).__name__}: {error}"
+        raise WebhookRefused(f"a {event['type']} event without the fields it needs ({missing})") from None
+
+
+def _command_for(event: dict[str, Any]) -> Command | None:
     kind, event_id = event["type"], event["id"]
     obj = (event.get("data") or {}).get("object") or {}
     if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):

@@ -23,19 +23,25 @@ def test_only_one_process_holds_the_housekeeping_lock_at_a_time(container: Conta
 
 
 def test_idle_conversations_keep_only_their_latest_checkpoint(agent: Any, container: Container) -> None:
+    # Other tests' conversations share the agent schema: assert on these two threads, not on counts.
     quiet, busy = Chat(agent, container), Chat(agent, container)
     for chat in (quiet, busy):
         chat.say("Hi, I'd like to book a hibachi party")
         chat.say("December 12 at 6pm")
+
+    def history(chat: Chat) -> int:
+        return len(list(agent.get_state_history(config_for(chat.context))))
+
+    before = {chat.thread_id: history(chat) for chat in (quiet, busy)}
+    prune_idle_checkpoints(container, datetime.now(UTC) - timedelta(days=1))
+    assert {chat.thread_id: history(chat) for chat in (quiet, busy)} == before  # both spoke just now
+    assert min(before.values()) > 1
+
     now = datetime.now(UTC)
-
-    assert prune_idle_checkpoints(container, now - timedelta(days=1)) == 0  # both spoke just now
     busy.say("12 adults and 3 kids")
-    history = {chat.thread_id: len(list(agent.get_state_history(config_for(chat.context)))) for chat in (quiet, busy)}
-    assert prune_idle_checkpoints(container, now) == 1  # only `quiet` was last checkpointed before `now`
-
-    assert len(list(agent.get_state_history(config_for(quiet.context)))) == 1
-    assert len(list(agent.get_state_history(config_for(busy.context)))) == history[busy.thread_id] > 1
+    kept = history(busy)
+    assert prune_idle_checkpoints(container, now) >= 1  # `quiet` was last checkpointed before `now`
+    assert history(quiet) == 1
+    assert history(busy) == kept > 1
     assert quiet.state["slots"]["date"] == "2026-12-12"  # the latest checkpoint is whole
     assert "kids" in (quiet.say("15 people") or "")
-    assert prune_idle_checkpoints(container, now) == 0  # nothing left to prune before `now`

@@ -97,6 +97,7 @@ class PhaseResult:
     samples: list[str] = field(default_factory=list)  # first few failures, for the report
     client_cpu: float = math.nan  # CPU seconds the load generator (this process) spent
     server_cpu: float = math.nan  # CPU seconds the server process spent
+    machine_cpu: float = math.nan  # CPU seconds every process on the machine spent (Postgres too)
     extra: dict[str, float] = field(default_factory=dict)
 
     def record(self, latency: float, status: int, ok_status: int, detail: Callable[[], str]) -> None:
@@ -135,9 +136,10 @@ class PhaseResult:
         if math.isnan(self.server_cpu) or self.elapsed <= 0:
             return f"load generator {self.client_cpu / self.elapsed:.2f} cores"
         per_request = self.server_cpu / len(self.latencies) * 1000 if self.latencies else math.nan
+        machine = "" if math.isnan(self.machine_cpu) else f", machine {self.machine_cpu / self.elapsed:.2f} cores busy"
         return (
             f"server process {self.server_cpu / self.elapsed:.2f} cores ({per_request:.1f} ms CPU a request), "
-            f"load generator {self.client_cpu / self.elapsed:.2f} cores"
+            f"load generator {self.client_cpu / self.elapsed:.2f} cores{machine}"
         )
 
 
@@ -206,9 +208,17 @@ class LeanClient:
             f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(payload)}\r\n{head}\r\n"
         ).encode() + payload
+        return await self._send(request)
+
+    async def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return await self._send(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}\r\n".encode())
+
+    async def _send(self, request: bytes) -> tuple[int, bytes]:
         while self.idle:
             # A kept-alive connection the server closed while idle (uvicorn: after 5 s) fails before any
-            # byte of the response: send again on another one (the Idempotency-Key makes that safe).
+            # byte of the response: send again on another one (a GET, or a POST's Idempotency-Key,
+            # makes that safe).
             reader, writer = self.idle.pop()
             try:
                 return await self._exchange(reader, writer, request)
@@ -257,8 +267,21 @@ async def post_booking(client: LeanClient, workload: Workload) -> tuple[int, Cal
 # ------------------------------------------------------------------------------ phases over HTTP
 
 
-async def closed_loop(base_url: str, clients: int, duration: float, workload: Workload, name: str) -> PhaseResult:
-    """`clients` clients, each sending its next request as soon as the previous one answered."""
+Send = Callable[[LeanClient], Awaitable[tuple[int, Callable[[], str]]]]
+
+
+async def closed_loop(
+    base_url: str,
+    clients: int,
+    duration: float,
+    workload: Workload,
+    name: str,
+    *,
+    send: Send | None = None,
+    ok_status: int = 201,
+) -> PhaseResult:
+    """`clients` clients, each sending its next request as soon as the previous one answered: the
+    workload's bookings, or whatever `send` sends (answered `ok_status` when it went well)."""
     result = PhaseResult(name)
     client = LeanClient(base_url)
     start = time.perf_counter()
@@ -267,8 +290,8 @@ async def closed_loop(base_url: str, clients: int, duration: float, workload: Wo
     async def one_client() -> None:
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            status, detail = await post_booking(client, workload)
-            result.record(time.perf_counter() - sent, status, 201, detail)
+            status, detail = await (send(client) if send else post_booking(client, workload))
+            result.record(time.perf_counter() - sent, status, ok_status, detail)
 
     await asyncio.gather(*(one_client() for _ in range(clients)))
     result.elapsed = time.perf_counter() - start
@@ -276,8 +299,15 @@ async def closed_loop(base_url: str, clients: int, duration: float, workload: Wo
     return result
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, everything but idle and I/O wait)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def run_http_phase(server_pid: int, phase: Callable[[], Awaitable[PhaseResult]]) -> PhaseResult:
     client_cpu, server_cpu = time.process_time(), process_cpu_seconds(server_pid)
+    machine_cpu = machine_cpu_seconds()
 
     async def go() -> PhaseResult:
         return await phase()
@@ -285,6 +315,7 @@ def run_http_phase(server_pid: int, phase: Callable[[], Awaitable[PhaseResult]])
     result = asyncio.run(go())
     result.client_cpu = time.process_time() - client_cpu
     result.server_cpu = process_cpu_seconds(server_pid) - server_cpu
+    result.machine_cpu = machine_cpu_seconds() - machine_cpu
     return result
 
 

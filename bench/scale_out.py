@@ -6,7 +6,12 @@ and the outbox's drain rate with 1 and 2 outbox worker processes, and the ratio 
 
 API: for each count N in --processes, a fresh database and the real app served by `api.serve
 --workers N` (N processes, each its own SO_REUSEPORT socket); a short warm-up, then --clients
-clients post bookings back to back for --duration seconds (bench/commands.py's capacity phase).
+clients post bookings back to back for --duration seconds (bench/commands.py's capacity phase),
+then ask for quotes (`GET /queries/quote`: authentication, validation and pricing, no write) for
+as long. Each line says how busy the whole machine was: on a machine whose cores the server already
+shares with Postgres and the load generator, a second process has no core to run on, and the
+bookings cannot grow however many processes serve them; the quotes, which hardly touch Postgres,
+show what a second process adds when there is a core for it.
 
 Outbox: for each N, a fresh database and N outbox worker processes (bench/outbox.py --processes:
 `OutboxDispatcher.run` in a process of its own, woken by NOTIFY) against fake providers that take
@@ -20,7 +25,7 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import (
     DEFAULT_ADMIN_URL,
     DEFAULT_BUSINESS_FILE,
+    LeanClient,
     PhaseResult,
     closed_loop,
     counts,
@@ -37,19 +43,34 @@ from bench.harness import (
 )
 from bench.outbox import WARM_UP_MESSAGES, Dispatchers, drain, outbox_database, warm_up
 
+QUOTE = "/queries/quote?adults=12&kids=3&zip=95816&upgrades=lobster_tail:4"
 
-def api_capacity(args: argparse.Namespace, processes: int) -> PhaseResult:
+
+def api_capacity(args: argparse.Namespace, processes: int) -> tuple[PhaseResult, PhaseResult]:
+    """Bookings, then quotes, each for --duration seconds against `processes` API processes."""
     warmup = min(3.0, max(1.0, args.duration / 5))
     with served_app(args.admin_url, args.business, processes, prefix="hibachi_bench_scale") as app:
         print(app.describe(), flush=True)
         workload = app.workload()
         run_http_phase(app.pid, partial(closed_loop, app.base_url, args.clients, warmup, workload, "warm-up"))
-        name = f"API, {processes} processes"
-        result = run_http_phase(
+        name = f"API bookings, {processes} processes"
+        bookings = run_http_phase(
             app.pid, partial(closed_loop, app.base_url, args.clients, args.duration, workload, name)
         )
-    print(f"{name}: {result.throughput()}; {result.cpu()}", flush=True)
-    return result
+        print(f"{name}: {bookings.throughput()}; {bookings.cpu()}", flush=True)
+
+        headers = {"Authorization": workload.authorization}
+
+        async def ask_quote(client: LeanClient) -> tuple[int, Callable[[], str]]:
+            status, response = await client.get(QUOTE, headers)
+            return status, lambda: response.decode(errors="replace")
+
+        quote = partial(closed_loop, app.base_url, args.clients, send=ask_quote, ok_status=200)
+        run_http_phase(app.pid, partial(quote, warmup, workload, "warm-up"))
+        name = f"API quotes, {processes} processes"
+        quotes = run_http_phase(app.pid, partial(quote, args.duration, workload, name))
+        print(f"{name}: {quotes.throughput(200)}; {quotes.cpu()}", flush=True)
+    return bookings, quotes
 
 
 def outbox_drain(args: argparse.Namespace, processes: int) -> tuple[float, int, int]:
@@ -94,16 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     outbox = [(n, outbox_drain(args, n)) for n in args.processes]
 
     print()
-    for _, result in api:
-        result.report_failures()
+    for _, (bookings, quotes) in api:
+        bookings.report_failures()
+        quotes.report_failures(200)
     print(f"  command: {command}")
-    base_api, base_outbox = api[0][1].rate(201), outbox[0][1][0]
+    (base_bookings, base_quotes), base_outbox = api[0][1], outbox[0][1][0]
     first = args.processes[0]
-    for n, result in api:
-        print(
-            f"  API, {n} processes ({args.clients} clients, {args.duration:g} s): {result.throughput()}; "
-            f"{ratio(result.rate(201), base_api)} vs {first}"
-        )
+    for n, (bookings, quotes) in api:
+        runs = (("bookings", bookings, 201, base_bookings), ("quotes", quotes, 200, base_quotes))
+        for what, result, ok, base in runs:
+            busy = result.machine_cpu / result.elapsed
+            print(
+                f"  API {what}, {n} processes ({args.clients} clients, {args.duration:g} s): "
+                f"{result.throughput(ok)}; {ratio(result.rate(ok), base.rate(ok))} vs {first}; "
+                f"machine {busy:.2f} of {os.cpu_count()} cores busy"
+            )
     each_once = True
     for n, (rate, once, more) in outbox:
         expected = args.messages + WARM_UP_MESSAGES

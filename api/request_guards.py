@@ -132,7 +132,8 @@ async def guard_request(request: Request) -> None:
         else:
             if maintype != "application" or not (subtype == "json" or subtype.endswith("+json")):
                 raise UnsupportedMediaType(JSON_TYPE)
-            texts += _texts(await request.json(), ("body",))  # the cached copy, as with the form
+            if await request.body():  # empty (a chunked body of nothing): FastAPI's own 422 names it
+                texts += _texts(await request.json(), ("body",))  # the cached copy, as with the form
     problems = [
         {"loc": loc, "msg": problem, "type": "unstorable_text"}
         for loc, text in texts

@@ -2,7 +2,8 @@
 
 PostgresSaver needs connections with autocommit and dict rows; the search path points its
 unqualified table names at the `agent` schema, which migration 0002 creates (with `setup()`: never
-called per request). Idle and old connections are recycled so a Postgres restart heals by itself.
+called per request). Each connection is checked before it is lent, and idle and old ones are
+recycled, so a Postgres restart heals by itself.
 
 Checkpoints hold the whole conversation (names, phones, addresses), so their serialized values are
 encrypted with the same AES-GCM keys as personal data in the tables (LangGraph's
@@ -50,6 +51,9 @@ def open_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> Co
         max_size=max_size,
         max_idle=300,  # seconds an idle connection is kept
         max_lifetime=1800,  # seconds before a connection is replaced
+        # An empty query before a connection is lent: a Postgres restart leaves none dead in the pool
+        # (a turn would fail on it otherwise), for one round trip a turn.
+        check=ConnectionPool.check_connection,
         open=True,
     )
     return pool

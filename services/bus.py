@@ -70,6 +70,7 @@ class MessageBus:
         digest = request_hash(command) if idempotency_key else ""
         connection_lost = False
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            committing = False
             try:
                 with self.uow_factory() as uow:
                     if idempotency_key:
@@ -80,6 +81,7 @@ class MessageBus:
                     if idempotency_key:
                         uow.idempotency.save(name, idempotency_key, StoredResponse(success_status, body))
                     self._audit(uow, command, actor, body)
+                    committing = True
                     uow.commit()
                     return CommandResult(success_status, body)
             except (
@@ -96,6 +98,12 @@ class MessageBus:
                     if not _retryable(error):
                         raise
                     connection_lost = _connection_lost(error)
+                    if connection_lost and committing and not idempotency_key:
+                        # The commit may have landed before the answer was lost: without a key to
+                        # find it by, running the command again could do it twice.
+                        raise DatabaseUnavailable(
+                            f"{name}: the database went away while committing; look before trying again"
+                        ) from None
                 else:
                     connection_lost = False
                 log.info("%s attempt %d conflicted: %s", name, attempt, type(error).__name__)

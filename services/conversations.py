@@ -84,6 +84,7 @@ class AgentRuntime:
                     max_lifetime=1800,
                     # A connection goes back to the pool holding no lock, whatever happened.
                     reset=_unlock_all,
+                    check=ConnectionPool.check_connection,  # none left dead by a Postgres restart
                     open=True,
                 )
             return self._locks

@@ -282,6 +282,16 @@ def test_malformed_json_is_a_400_naming_the_problem(world: World, path: str) -> 
 
 
 @pytest.mark.parametrize("path", JSON_PATHS)
+def test_an_empty_body_however_framed_is_a_4xx_naming_it(world: World, path: str) -> None:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "empty-body"}
+    chunked = world.api.post(path, content=iter([b""]), headers=headers)  # Transfer-Encoding: chunked
+    padded = world.api.post(path, content=b"", headers=headers | {"Content-Length": "00"})
+    for response in (chunked, padded):
+        assert 400 <= response.status_code < 500, response.text
+        assert response.json()["error"]["code"], response.text
+
+
+@pytest.mark.parametrize("path", JSON_PATHS)
 def test_a_json_endpoint_refuses_other_content_types_with_a_415(world: World, path: str) -> None:
     raw = json.dumps(body_for(world, path, 0)).encode()
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml", None):

@@ -3,7 +3,8 @@ service cannot be restarted), an API process and an outbox worker on it, clients
 pause. The server is stopped cleanly (fast) and later killed (immediate, as a crash), each time
 coming back a second later. Clients retry a failed request with the same Idempotency-Key, as a
 real client would. The app recovers by itself, answers the requests caught in the outage with a
-clean 503, keeps every booking it accepted (once), and its worker keeps dispatching."""
+clean 503, keeps every booking it accepted (once), its worker keeps dispatching, and the agent answers
+a web chat at once after each restart."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import datetime as dt
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +123,7 @@ def test_postgres_restarts_under_load(private_postgres: PrivatePostgres, tmp_pat
         load = BookingLoad(api, Workload(today + dt.timedelta(days=FIRST_DAY_OFFSET), app.token()))
         clients = threading.Thread(target=load.run, name="booking-load")
         clients.start()
+        chat(api)  # the agent's checkpoint and thread-lock pools hold connections from here on
         outages: list[Outage] = []
         try:
             for mode in ("fast", "immediate"):
@@ -133,8 +136,10 @@ def test_postgres_restarts_under_load(private_postgres: PrivatePostgres, tmp_pat
                 time.sleep(1.0)
                 private_postgres.start()
                 outages.append(Outage(mode, down, stopped, time.monotonic()))
-                # The same process answers again, without anyone touching it.
+                # The same process answers again, without anyone touching it, and so does the agent:
+                # its pools lend no connection the restart left dead.
                 wait_until_healthy(api, api_process, timeout=5)
+                chat(api)
             time.sleep(1.5)
         finally:
             load.stop.set()
@@ -185,6 +190,14 @@ def test_postgres_restarts_under_load(private_postgres: PrivatePostgres, tmp_pat
         print(f"{len(load.finals)} bookings, {len(failed)} attempts answered 503")
 
 
+def chat(api: str) -> None:
+    """A web chat turn in a new conversation: answered by the agent, first time."""
+    said = {"session_id": str(uuid.uuid4()), "text": "Hi, are you free on a Saturday for 12 people?"}
+    answered = httpx.post(api + "/channels/web/messages", json=said, timeout=30)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["reply"], answered.text
+
+
 def scalar(engine: Engine, sql: str) -> Any:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar_one()
@@ -205,6 +218,37 @@ def test_a_lost_connection_is_retried_on_a_fresh_one(container: Container, monke
 
     monkeypatch.setattr(container.bus, "uow_factory", first_connection_lost)
     assert container.bus.handle(create_booking_cmd(), idempotency_key="after-a-restart").status == 201
+
+
+@pytest.mark.parametrize("key", [None, "kept-key"])
+def test_a_connection_lost_at_commit_is_retried_only_with_a_key(
+    container: Container, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """The commit went through but its answer was lost: with a key the retry finds the first
+    result; without one it must not run the command a second time."""
+    real = container.bus.uow_factory
+    lost = iter([True])
+
+    def commit_then_lose_the_answer() -> UnitOfWork:
+        uow = real()
+        if next(lost, False):
+            commit = uow.commit
+
+            def committed_but_unanswered() -> None:
+                commit()
+                raise psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+
+            monkeypatch.setattr(uow, "commit", committed_but_unanswered)
+        return uow
+
+    monkeypatch.setattr(container.bus, "uow_factory", commit_then_lose_the_answer)
+    if key is None:
+        with pytest.raises(DatabaseUnavailable, match="while committing"):
+            container.bus.handle(create_booking_cmd())
+    else:
+        assert container.bus.handle(create_booking_cmd(), idempotency_key=key).replayed is True
+    with container.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM core.bookings")).scalar_one() == 1
 
 
 @pytest.mark.parametrize(

@@ -243,12 +243,15 @@ def direct_floor(
         message = {"booking_id": str(booking_id), "reference": reference}
         conn.execute(
             "INSERT INTO events.outbox (target, payload, aggregate_id, max_attempts) VALUES (%s, %s, %s, 8),"
-            " (%s, %s, %s, 8)",
+            " (%s, %s, %s, 8), (%s, %s, %s, 8)",
             (
                 "payments.create_deposit_link",
-                Jsonb(message | {"amount_cents": 10000}),
+                Jsonb(message | {"amount_cents": 10000, "requested_at": now.isoformat()}),
                 booking_id,
                 "notify.booking_confirmation",
+                Jsonb(message),
+                booking_id,
+                "calendar.booking_event",
                 Jsonb(message),
                 booking_id,
             ),

@@ -59,7 +59,9 @@ START_TIMEOUT = 120.0  # seconds for the dispatcher processes to import and conn
 
 
 class FakeProvider:
-    """Takes `seconds` per call; counts each idempotency key's effects; notes when each message came."""
+    """Takes `seconds` per call; counts each idempotency key's effects; notes when each message came.
+    An in-process stand-in: the figures are the dispatcher's own ceiling (claim, call, record), not a
+    real adapter's over HTTP (tests/test_faults_outbox.py runs the Stripe adapter against its fake)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -68,10 +70,11 @@ class FakeProvider:
         self.lock = threading.Lock()
 
     def __call__(self, message: OutboxMessage) -> dict[str, Any]:
+        called = time.time()  # the delay measured is commit to call, not to the call's end
         time.sleep(self.seconds)
         with self.lock:
             self.effects[message.id] += 1
-            self.arrived[int(message.payload["n"])] = time.time()
+            self.arrived[int(message.payload["n"])] = called
         return {"ok": True}
 
 
@@ -297,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     uow.outbox.add_many([(TARGET, {"n": n})])
                     uow.commit()
                 committed[n] = time.time()
-            wait_drained(database_url, timeout=30)
+            undelivered = wait_drained(database_url, timeout=30)
         # the providers' counts are in once the dispatchers have stopped
 
     effects = dispatchers.effects
@@ -324,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  outbox: {args.messages / drained:.1f} msg/s drained by {args.workers} dispatcher {kind};"
         f" commit-to-dispatch p95 {percentile(delays, 0.95):.1f} ms at {args.rate:.0f}/s; duplicates {duplicates}"
     )
+    expected = args.messages + total + WARM_UP_MESSAGES
+    if undelivered or duplicates or once != expected:  # the figures mean nothing unless each took effect once
+        print(f"  FAILED: {undelivered} still pending, {once}/{expected} took effect once, {duplicates} more than once")
+        return 1
     return 0
 
 

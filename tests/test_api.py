@@ -265,3 +265,18 @@ def test_expired_keys_are_purged_and_may_be_reused(client: TestClient, container
     assert purge_expired_idempotency_keys(container.uow, clock) == 2
     with container.engine.connect() as conn:
         assert conn.execute(select(idempotency_keys.c.key)).scalars().all() == ["fresh"]
+
+
+def test_a_database_outage_is_a_503_saying_when_to_retry(
+    client: TestClient, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.bus import DatabaseUnavailable
+
+    def no_database(*args: Any, **kwargs: Any) -> Any:
+        raise DatabaseUnavailable("CreateBooking: the database is not answering; try again shortly")
+
+    monkeypatch.setattr(container.bus, "handle", no_database)
+    response = post(client, "/commands/create-booking", create_booking_body())
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"]["code"] == "database_unavailable"

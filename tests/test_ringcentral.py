@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +37,7 @@ from domain.clock import FixedClock
 from domain.commands import ReceiveMessage, RecordReply, UpdateConsent
 from hibachi.bootstrap import Container, bootstrap
 from hibachi.settings import KEY_SETTINGS, PROJECT_ROOT, SettingsError, load_settings
+from integrations.faults import Faults
 from integrations.ringcentral import RingCentralConfig, TokenBucket
 from integrations.ringcentral.fake import (
     BUSINESS_NUMBER,
@@ -63,16 +65,31 @@ class World:
     clock: FixedClock
 
 
-@pytest.fixture
-def rc(
-    container: Container, database_url: str, business: Business, cipher: FieldCipher, blind: BlindIndex
+@contextmanager
+def ringcentral_world(
+    container: Container,
+    database_url: str,
+    business: Business,
+    cipher: FieldCipher,
+    blind: BlindIndex,
+    *,
+    faults: Faults | None = None,
+    timeout_seconds: float = 10.0,
 ) -> Iterator[World]:
     clock = container.clock
     assert isinstance(clock, FixedClock)
     fake = FakeRingCentral(deliver=lambda url, body, headers: client.post(url, content=body, headers=headers))
-    server = fake.server()
+    server = fake.server(faults=faults)
     config = RingCentralConfig(
-        FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FAKE_JWT, server.start(), BUSINESS_NUMBER, TOKEN, 1.0, BURST
+        FAKE_CLIENT_ID,
+        FAKE_CLIENT_SECRET,
+        FAKE_JWT,
+        server.start(),
+        BUSINESS_NUMBER,
+        TOKEN,
+        1.0,
+        BURST,
+        timeout_seconds=timeout_seconds,
     )
     wired = bootstrap(
         database_url=database_url,
@@ -88,10 +105,20 @@ def rc(
     wired.ringcentral.bucket = TokenBucket(1.0, BURST, now=lambda: clock.now().timestamp())
     client = TestClient(create_app(wired))
     wired.ringcentral.client.create_subscription("/webhooks/ringcentral")
-    yield World(fake, client, wired, clock)
-    wired.close_agent()
-    wired.engine.dispose()
-    server.stop()
+    try:
+        yield World(fake, client, wired, clock)
+    finally:
+        wired.close_agent()
+        wired.engine.dispose()
+        server.stop()
+
+
+@pytest.fixture
+def rc(
+    container: Container, database_url: str, business: Business, cipher: FieldCipher, blind: BlindIndex
+) -> Iterator[World]:
+    with ringcentral_world(container, database_url, business, cipher, blind) as world:
+        yield world
 
 
 def count(container: Container, sql: str, **params: Any) -> int:
@@ -209,6 +236,31 @@ def test_a_retried_row_is_not_sent_twice(rc: World) -> None:
     assert first is not None and again is not None
     assert again["provider_message_id"] == first["provider_message_id"] and again["repeat"] is True
     assert len(rc.fake.sent) == 1
+
+
+def test_texts_get_through_a_ringcentral_failing_30_percent_of_sends(
+    container: Container, database_url: str, business: Business, cipher: FieldCipher, blind: BlindIndex
+) -> None:
+    """5xx before RingCentral acts, and sends that took effect but were answered after the client's
+    timeout. Every text is delivered; RingCentral takes no idempotency key, so a timed-out send that
+    went through is sent again: at least once, with exactly one copy more per such send."""
+    faults = Faults(error_share=0.2, hang_share=0.1, hang_seconds=0.5, seed=11)
+    texts = 30
+    with ringcentral_world(
+        container, database_url, business, cipher, blind, faults=faults, timeout_seconds=0.25
+    ) as world:
+        staff_texts(world, texts)
+        for _ in range(40):  # each round: what is due, then time enough for the backoffs and the bucket
+            world.container.dispatcher.dispatch_due()
+            if all(row["status"] != "pending" for row in sms_rows(world.container)):
+                break
+            world.clock.current += timedelta(minutes=2)
+        rows = sms_rows(world.container)
+        assert [row["status"] for row in rows] == ["done"] * texts
+        assert faults.errors > 0 and faults.hung  # the faults happened
+        sent = [message["subject"] for message in world.fake.sent]
+        assert set(sent) == {f"staff reply {i}" for i in range(texts)}
+        assert len(sent) == texts + len(faults.hung)
 
 
 def test_an_opted_out_number_is_refused_by_the_gate_before_ringcentral(rc: World) -> None:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.faults import Faults, FaultyApi
 from integrations.loopback import LoopbackServer
 
 FAKE_CLIENT_ID = "fake-client-id"
@@ -42,6 +43,7 @@ FAKE_CLIENT_SECRET = "fake-client-secret"
 FAKE_JWT = "fake.jwt.assertion"
 BUSINESS_NUMBER = "+19165550100"
 DEFAULT_PORT = 8766  # `make run` puts the fake here when it is free (`hibachi ringcentral text` looks here)
+SMS_PATH = "/restapi/v1.0/account/~/extension/~/sms"  # sending a text
 SMS_FILTER = "/restapi/v1.0/account/~/extension/~/message-store/instant?type=SMS"
 
 
@@ -92,7 +94,7 @@ class FakeRingCentral:
         self.app = Starlette(
             routes=[
                 Route("/restapi/oauth/token", self._token, methods=["POST"]),
-                Route("/restapi/v1.0/account/~/extension/~/sms", self._sms, methods=["POST"]),
+                Route(SMS_PATH, self._sms, methods=["POST"]),
                 Route("/restapi/v1.0/subscription", self._subscribe, methods=["POST"]),
                 Route("/restapi/v1.0/subscription/{id}/renew", self._renew, methods=["POST"]),
                 Route("/fake/text", self._fake_text, methods=["POST"]),
@@ -269,8 +271,10 @@ class FakeRingCentral:
         return httpx.post(url, content=body, headers=headers, timeout=30)
 
     # ------------------------------------------------------------------ serving
-    def server(self, host: str = "127.0.0.1", port: int = 0) -> LoopbackServer:
-        return LoopbackServer(self.app, host, port)
+    def server(self, host: str = "127.0.0.1", port: int = 0, *, faults: Faults | None = None) -> LoopbackServer:
+        """Serve on loopback; `faults` (tests) make the SMS sends fail or hang as configured."""
+        app = FaultyApi(self.app, faults, prefix=SMS_PATH) if faults is not None else self.app
+        return LoopbackServer(app, host, port)
 
     def server_somewhere(self, host: str = "127.0.0.1") -> LoopbackServer:
         """On DEFAULT_PORT when it is free, else any free port."""
